@@ -1,0 +1,7 @@
+"""minigrad: a small tensor library with reverse-mode autograd on NumPy (CPU) and CuPy (GPU)."""
+from minigrad import functional
+from minigrad.backend import gpu_available, manual_seed
+from minigrad.gradcheck import GradcheckError, gradcheck
+from minigrad.tensor import Function, Tensor, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"

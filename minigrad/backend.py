@@ -1,0 +1,114 @@
+"""Where arrays live: NumPy on the CPU, CuPy on an NVIDIA GPU.
+
+Every op body is written once against ``xp = get_array_module(x)``, so the same
+code runs on either library. This module is the only place that knows CuPy
+exists, and it imports CuPy lazily: the CPU path never needs it installed.
+"""
+import numpy
+
+DEVICES = ("cpu", "gpu")
+_DEVICE_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
+_GPU_INSTALL_HINT = (
+    "install CuPy for your CUDA version (for example `pip install -e .[gpu]`, "
+    "or `pip install cupy-cuda12x`) on a machine with an NVIDIA GPU"
+)
+
+
+def _import_cupy():
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
+def gpu_available():
+    """True when CuPy imports and sees at least one CUDA device."""
+    cupy = _import_cupy()
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # CuPy raises driver-specific errors when no GPU is present
+        return False
+
+
+def require_cupy():
+    """Return the cupy module, or explain what is missing and how to get it."""
+    cupy = _import_cupy()
+    if cupy is None:
+        raise RuntimeError(f"device 'gpu' needs CuPy, which is not installed: {_GPU_INSTALL_HINT}")
+    if not gpu_available():
+        raise RuntimeError(
+            "device 'gpu' was requested and CuPy is installed, but it finds no CUDA device; "
+            "check the NVIDIA driver (`nvidia-smi`) or use device='cpu'"
+        )
+    return cupy
+
+
+def normalize_device(device):
+    """Map a user's device string to 'cpu' or 'gpu' ('auto' picks the GPU when present)."""
+    if device == "auto":
+        return "gpu" if gpu_available() else "cpu"
+    if not isinstance(device, str) or device.lower() not in _DEVICE_ALIASES:
+        raise ValueError(f"unknown device {device!r}: expected 'cpu', 'gpu' (or 'cuda') or 'auto'")
+    return _DEVICE_ALIASES[device.lower()]
+
+
+def get_array_module(array):
+    """numpy or cupy, whichever owns ``array`` (plain Python values count as NumPy)."""
+    if type(array).__module__.startswith("cupy"):
+        return _import_cupy()
+    return numpy
+
+
+def array_module(device):
+    """The array library of a device: numpy for 'cpu', cupy for 'gpu'."""
+    return numpy if normalize_device(device) == "cpu" else require_cupy()
+
+
+def device_of(array):
+    """'gpu' for a CuPy array, 'cpu' for anything else."""
+    return "cpu" if get_array_module(array) is numpy else "gpu"
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device``, copying only when it has to cross devices."""
+    device = normalize_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return array.get()
+    return require_cupy().asarray(array)
+
+
+_generators = {}
+
+
+def manual_seed(seed):
+    """Seed the random generators of every backend (those already made and those to come)."""
+    _generators.clear()
+    _generators["seed"] = seed
+
+
+def random_generator(device="cpu"):
+    """The per-backend random generator that minigrad's random ops draw from.
+
+    NumPy and CuPy generators share the methods used here: ``random``,
+    ``integers`` and ``standard_normal``.
+    """
+    device = normalize_device(device)
+    if device not in _generators:
+        seed = _generators.get("seed")
+        _generators[device] = array_module(device).random.default_rng(seed)
+    return _generators[device]
+
+
+def get_rng_state():
+    """A picklable snapshot of the CPU generator (for exact resumption from a checkpoint)."""
+    return random_generator("cpu").bit_generator.state
+
+
+def set_rng_state(state):
+    """Restore the CPU generator saved by :func:`get_rng_state`."""
+    random_generator("cpu").bit_generator.state = state

@@ -1,0 +1,21 @@
+"""Every differentiable op of minigrad, as functions of Tensors (``import minigrad.functional as F``).
+
+Each op is a :class:`minigrad.tensor.Function` with a hand-written backward,
+grouped by kind in the modules of this package.
+"""
+from minigrad.functional.activation import log_softmax, softmax
+from minigrad.functional.arithmetic import add, div, matmul, mul, neg, pow, sub
+from minigrad.functional.elementwise import clip, exp, log, relu, sigmoid, sqrt, tanh, where
+from minigrad.functional.loss import cross_entropy
+from minigrad.functional.reduction import max, mean, sum
+from minigrad.functional.shape import (
+    broadcast_to,
+    concatenate,
+    flatten,
+    getitem,
+    reshape,
+    stack,
+    swapaxes,
+    to_device,
+    transpose,
+)

@@ -1,0 +1,141 @@
+"""The arithmetic operators: + - * / ** @ and unary minus, with NumPy broadcasting."""
+from minigrad.tensor import Function
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``, undoing the broadcast that stretched an input to the output.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1,
+    so its gradient is the sum of the output gradient over those axes.
+    """
+    if grad.shape == shape:
+        return grad
+    leading = grad.ndim - len(shape)
+    stretched = tuple(axis + leading for axis, size in enumerate(shape) if size == 1 and grad.shape[axis + leading] != 1)
+    grad = grad.sum(axis=tuple(range(leading)) + stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, grad):
+        return unbroadcast(grad, self.shapes[0]), unbroadcast(grad, self.shapes[1])
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, grad):
+        return unbroadcast(grad, self.shapes[0]), unbroadcast(-grad, self.shapes[1])
+
+
+class Mul(Function):
+    """d(ab)/da = b, d(ab)/db = a."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, grad):
+        a, b = self.saved
+        return unbroadcast(grad * b, a.shape), unbroadcast(grad * a, b.shape)
+
+
+class Div(Function):
+    """d(a/b)/da = 1/b, d(a/b)/db = -a/b^2."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, grad):
+        a, b = self.saved
+        grad_a = grad / b
+        return unbroadcast(grad_a, a.shape), unbroadcast(-grad_a * a / b, b.shape)
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad):
+        return (-grad,)
+
+
+class Pow(Function):
+    """a ** p for a constant exponent p: d/da = p a^(p-1)."""
+
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return a**self.exponent
+
+    def backward(self, grad):
+        (a,) = self.saved
+        return (grad * self.exponent * a ** (self.exponent - 1),)
+
+
+class MatMul(Function):
+    """a @ b with NumPy's rules (1-D operands, batched leading axes broadcast).
+
+    For C = A B: dA = dC B^T and dB = A^T dC, summed over broadcast batch axes.
+    """
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul needs operands of at least one dimension; use * for scalars")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"inner dimensions differ: {a.shape[-1]} vs {b.shape[-2 if b.ndim > 1 else 0]}")
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, grad):
+        a, b = self.saved
+        a2 = a[None, :] if a.ndim == 1 else a  # promote 1-D operands to matrices, as matmul does
+        b2 = b[:, None] if b.ndim == 1 else b
+        grad2 = grad
+        if a.ndim == 1:
+            grad2 = grad2[..., None, :]
+        if b.ndim == 1:
+            grad2 = grad2[..., None]
+        grad_a = grad2 @ b2.swapaxes(-1, -2)
+        grad_b = a2.swapaxes(-1, -2) @ grad2
+        return unbroadcast(grad_a, a2.shape).reshape(a.shape), unbroadcast(grad_b, b2.shape).reshape(b.shape)
+
+
+def add(a, b):
+    return Add()(a, b)
+
+
+def sub(a, b):
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    return Mul()(a, b)
+
+
+def div(a, b):
+    return Div()(a, b)
+
+
+def neg(a):
+    return Neg()(a)
+
+
+def pow(a, exponent):
+    """a ** exponent for a constant (non-Tensor) exponent."""
+    if not isinstance(exponent, (int, float)):
+        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+    return Pow(exponent)(a)
+
+
+def matmul(a, b):
+    return MatMul()(a, b)

@@ -1,0 +1,64 @@
+"""Softmax cross-entropy on integer class labels, fused into one op for stability and speed."""
+from minigrad.backend import get_array_module
+from minigrad.functional.activation import log_softmax_array
+from minigrad.tensor import Function, Tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropy(Function):
+    """loss_n = -sum_c q_nc log softmax(logits_n)_c, with q the (smoothed) one-hot target.
+
+    q = (1 - s) onehot(target) + s / C for label smoothing s. The gradient with
+    respect to the logits is softmax(logits) - q (divided by N for the mean).
+    """
+
+    def __init__(self, target, label_smoothing, reduction):
+        self.target, self.label_smoothing, self.reduction = target, label_smoothing, reduction
+
+    def forward(self, logits):
+        xp = get_array_module(logits)
+        log_probabilities = log_softmax_array(logits, axis=1)
+        rows = xp.arange(len(logits))
+        losses = -(1 - self.label_smoothing) * log_probabilities[rows, self.target]
+        if self.label_smoothing:
+            losses -= self.label_smoothing * log_probabilities.mean(axis=1)
+        self.save_for_backward(log_probabilities)
+        if self.reduction == "none":
+            return losses
+        return losses.sum() / (len(logits) if self.reduction == "mean" else 1)
+
+    def backward(self, grad):
+        (log_probabilities,) = self.saved
+        xp = get_array_module(log_probabilities)
+        classes = log_probabilities.shape[1]
+        grad_logits = xp.exp(log_probabilities)
+        grad_logits -= self.label_smoothing / classes
+        grad_logits[xp.arange(len(grad_logits)), self.target] -= 1 - self.label_smoothing
+        if self.reduction == "none":
+            return (grad_logits * grad[:, None],)
+        scale = grad / len(grad_logits) if self.reduction == "mean" else grad
+        return (grad_logits * scale,)
+
+
+def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
+    """Cross-entropy of logits (N, C) against integer labels target (N,) in [0, C).
+
+    Same meaning as PyTorch's ``F.cross_entropy`` for class-index targets.
+    """
+    target = target.data if isinstance(target, Tensor) else target
+    xp = get_array_module(logits.data)
+    target = xp.asarray(target)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+    if target.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: target shape {target.shape} does not match logits {logits.shape}; expected ({logits.shape[0]},)")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {target.dtype}")
+    if target.size and (int(target.min()) < 0 or int(target.max()) >= logits.shape[1]):
+        raise ValueError(f"cross_entropy: target values must lie in [0, {logits.shape[1]}), got min {int(target.min())}, max {int(target.max())}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return CrossEntropy(target, label_smoothing, reduction)(logits)

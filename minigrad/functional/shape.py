@@ -1,0 +1,178 @@
+"""Ops that move elements without changing them: reshape, transpose, broadcast, indexing, joining."""
+import itertools
+
+import numpy
+
+from minigrad import backend
+from minigrad.backend import get_array_module
+from minigrad.functional.arithmetic import unbroadcast
+from minigrad.tensor import Function, Tensor
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, a):
+        self.input_shape = a.shape
+        return a.reshape(self.shape)
+
+    def backward(self, grad):
+        return (grad.reshape(self.input_shape),)
+
+
+class Transpose(Function):
+    """Permute the axes; the gradient is permuted back by the inverse permutation."""
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, a):
+        if self.axes is not None and sorted(axis % a.ndim for axis in self.axes) != list(range(a.ndim)):
+            raise ValueError(f"axes {self.axes} are not a permutation of the {a.ndim} axes")
+        self.permutation = tuple(range(a.ndim))[::-1] if self.axes is None else tuple(ax % a.ndim for ax in self.axes)
+        return a.transpose(self.permutation)
+
+    def backward(self, grad):
+        inverse = [0] * len(self.permutation)
+        for position, axis in enumerate(self.permutation):
+            inverse[axis] = position
+        return (grad.transpose(inverse),)
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, a):
+        self.input_shape = a.shape
+        return get_array_module(a).broadcast_to(a, self.shape)
+
+    def backward(self, grad):
+        return (unbroadcast(grad, self.input_shape),)
+
+
+class GetItem(Function):
+    """a[index] for any NumPy index; repeated indices accumulate their gradients (scatter-add)."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, a):
+        self.input_shape = a.shape
+        return a[self.index]
+
+    def backward(self, grad):
+        xp = get_array_module(grad)
+        grad_input = xp.zeros(self.input_shape, dtype=grad.dtype)
+        if _is_basic_index(self.index):  # a view: no element is picked twice, plain assignment suffices
+            grad_input[self.index] = grad
+        elif xp is numpy:
+            numpy.add.at(grad_input, self.index, grad)
+        else:
+            import cupyx  # CuPy's name for NumPy's unbuffered add.at
+
+            cupyx.scatter_add(grad_input, self.index, grad)
+        return (grad_input,)
+
+
+def _is_basic_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(item, (int, slice)) or item is None or item is Ellipsis for item in items)
+
+
+class Concatenate(Function):
+    """Join along an existing axis; the gradient is split back at the same boundaries."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *arrays):
+        self.sizes = [array.shape[self.axis] for array in arrays]
+        return get_array_module(arrays[0]).concatenate(arrays, axis=self.axis)
+
+    def backward(self, grad):
+        boundaries = list(itertools.accumulate(self.sizes))[:-1]
+        return tuple(get_array_module(grad).split(grad, boundaries, axis=self.axis))
+
+
+class Stack(Function):
+    """Join along a new axis; the gradient is unstacked along it."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *arrays):
+        return get_array_module(arrays[0]).stack(arrays, axis=self.axis)
+
+    def backward(self, grad):
+        xp = get_array_module(grad)
+        return tuple(xp.moveaxis(grad, self.axis, 0))
+
+
+class ToDevice(Function):
+    """Copy to another device; the gradient is copied back to where the input lived."""
+
+    def __init__(self, device):
+        self.device = backend.normalize_device(device)
+
+    def forward(self, a):
+        self.source = backend.device_of(a)
+        return backend.to_device(a, self.device)
+
+    def backward(self, grad):
+        return (backend.to_device(grad, self.source),)
+
+
+def reshape(a, shape):
+    return Reshape(shape)(a)
+
+
+def flatten(a, start_axis=1):
+    """Merge the axes from ``start_axis`` on into one: (N, C, H, W) -> (N, C*H*W) by default."""
+    return reshape(a, a.shape[:start_axis] + (-1,))
+
+
+def transpose(a, axes=None):
+    """Permute axes (reverse them when ``axes`` is None), like numpy.transpose."""
+    return Transpose(axes)(a)
+
+
+def swapaxes(a, axis1, axis2):
+    axes = list(range(a.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(a, axes)
+
+
+def broadcast_to(a, shape):
+    return BroadcastTo(shape)(a)
+
+
+def getitem(a, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    if isinstance(index, tuple):
+        index = tuple(item.data if isinstance(item, Tensor) else item for item in index)
+    return GetItem(index)(a)
+
+
+def concatenate(tensors, axis=0):
+    _check_same_ndim("concatenate", tensors)
+    return Concatenate(axis)(*tensors)
+
+
+def stack(tensors, axis=0):
+    _check_same_ndim("stack", tensors)
+    return Stack(axis)(*tensors)
+
+
+def to_device(a, device):
+    return ToDevice(device)(a)
+
+
+def _check_same_ndim(name, tensors):
+    if not tensors:
+        raise ValueError(f"{name} needs at least one tensor")
+    shapes = [tuple(tensor.shape) for tensor in tensors]
+    if len({len(shape) for shape in shapes}) != 1:
+        raise ValueError(f"{name}: all tensors need the same number of dimensions, got shapes {shapes}")

@@ -1,0 +1,387 @@
+"""Tensor and Function: the recorded graph and reverse-mode differentiation.
+
+A :class:`Function` computes on raw arrays (``forward``) and knows how to turn
+the gradient of its output into gradients of its inputs (``backward``). Calling
+a Function on Tensors runs ``forward`` and, when gradients are wanted, links the
+output Tensor back to the Function (``output.grad_fn``) and the Function to its
+input Tensors. ``Tensor.backward`` walks those links from the output back to
+the leaves, in reverse topological order, applying the chain rule at each node.
+"""
+import contextlib
+
+import numpy
+
+from minigrad import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Within this block, ops record no graph (for evaluation and parameter updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Function:
+    """One differentiable op: subclasses define ``forward`` and ``backward`` on raw arrays.
+
+    ``forward(*arrays) -> array`` computes the output. ``backward(grad_output)``
+    returns one gradient (or None) per input, each of that input's shape.
+    Arrays that the backward needs are kept with :meth:`save_for_backward`, so
+    that the graph can drop them once it has been used.
+    """
+
+    def __call__(self, *inputs):
+        tensors = [as_tensor(value, like=inputs) for value in inputs]
+        arrays = [tensor.data for tensor in tensors]
+        try:
+            output = Tensor(self.forward(*arrays))
+        except ValueError as error:  # name the op and its operands instead of NumPy's internals
+            shapes = ", ".join(str(array.shape) for array in arrays)
+            raise ValueError(f"{type(self).__name__} on shapes {shapes}: {error}") from error
+        if _grad_enabled and any(tensor.requires_grad for tensor in tensors):
+            self.inputs = tensors
+            self.freed = False
+            output.requires_grad = True
+            output.grad_fn = self
+        return output
+
+    def save_for_backward(self, *arrays):
+        self.saved_arrays = arrays
+
+    @property
+    def saved(self):
+        if self.freed:
+            raise RuntimeError(
+                f"backward through {type(self).__name__} a second time: its saved arrays were freed "
+                "after the first backward; call backward(retain_graph=True) the first time"
+            )
+        return self.saved_arrays
+
+    def release(self):
+        self.saved_arrays = None
+        self.freed = True
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+
+def _float_dtype_of(values):
+    """The dtype a Python scalar should take in an op: that of the first floating Tensor."""
+    for value in values:
+        if isinstance(value, Tensor) and value.data.dtype.kind == "f":
+            return value.data.dtype
+    return None
+
+
+def as_tensor(value, like=()):
+    """Wrap ``value`` in a Tensor; Python scalars take the dtype and device of a Tensor in ``like``.
+
+    Without this, ``x * 2`` on a float32 tensor would promote to float64 and
+    ``x + 1`` on a GPU tensor would mix a NumPy array into CuPy.
+    """
+    if isinstance(value, Tensor):
+        return value
+    reference = next((item for item in like if isinstance(item, Tensor)), None)
+    if reference is None:
+        return Tensor(value)
+    xp = reference.xp
+    if numpy.isscalar(value):
+        return Tensor(xp.asarray(value, dtype=_float_dtype_of(like) or reference.data.dtype))
+    return Tensor(xp.asarray(value))
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it.
+
+    data: the NumPy or CuPy array. grad: an array of the same shape, filled by
+    ``backward`` for leaf tensors that require grad; it accumulates until zeroed.
+    """
+
+    __array_priority__ = 1000  # numpy_array * tensor must call Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = backend.array_module(device) if device is not None else backend.get_array_module(data)
+        if device is not None:
+            data = backend.to_device(data, device)
+        if dtype is None and not hasattr(data, "dtype"):
+            dtype = _default_dtype(data)
+        self.data = xp.asarray(data, dtype=dtype)
+        self.grad = None
+        self.grad_fn = None
+        self.requires_grad = False
+        self.requires_grad_(requires_grad)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require gradients; this tensor is {self.data.dtype}"
+                " (convert it first, e.g. Tensor(x, dtype='float32'))"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def xp(self):
+        return backend.get_array_module(self.data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = f", grad_fn={type(self.grad_fn).__name__}" if self.grad_fn else ""
+        grad = grad or (", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor({self.data!r}, device='{self.device}'{grad})"
+
+    def item(self):
+        return self.data.item()
+
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU when it lives there)."""
+        return backend.to_device(self.data, "cpu")
+
+    def detach(self):
+        """A new leaf Tensor sharing this one's data, cut off from the graph."""
+        return Tensor(self.data)
+
+    def to(self, device):
+        """This tensor on ``device`` ('cpu' or 'gpu'); gradients flow back across devices."""
+        from minigrad.functional import to_device
+
+        return to_device(self, device)
+
+    def zero_grad(self):
+        self.grad = None
+
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * grad into ``leaf.grad`` for every leaf that requires grad.
+
+        grad: the upstream gradient, of this tensor's shape; may be omitted only
+        for a single-element tensor (then it is 1).
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the ops that made it "
+                "has requires_grad=True (or it was computed under no_grad())"
+            )
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() without a grad argument works only on a single-element tensor; this "
+                    f"one has shape {self.shape}: pass grad= of that shape, or reduce it (e.g. .sum())"
+                )
+            grad = self.xp.ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else self.xp.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
+        _run_backward(self, grad, retain_graph)
+
+    # Operators: each one is a Function from minigrad.functional.
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(other, self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(other, self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(other, self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(other, self)
+
+    def __pow__(self, exponent):
+        return F.pow(self, exponent)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __getitem__(self, index):
+        return F.getitem(self, index)
+
+    # Comparisons are not differentiable: they return plain boolean arrays.
+    def __lt__(self, other):
+        return self.data < _data(other)
+
+    def __le__(self, other):
+        return self.data <= _data(other)
+
+    def __gt__(self, other):
+        return self.data > _data(other)
+
+    def __ge__(self, other):
+        return self.data >= _data(other)
+
+    def __eq__(self, other):
+        return self.data == _data(other)
+
+    def __ne__(self, other):
+        return self.data != _data(other)
+
+    __hash__ = object.__hash__  # __eq__ compares values, yet tensors stay usable as dict keys
+
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return F.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return F.max(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        return F.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def transpose(self, *axes):
+        return F.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes or None)
+
+    @property
+    def T(self):
+        return F.transpose(self)
+
+    def exp(self):
+        return F.exp(self)
+
+    def log(self):
+        return F.log(self)
+
+    def sqrt(self):
+        return F.sqrt(self)
+
+    def relu(self):
+        return F.relu(self)
+
+    def sigmoid(self):
+        return F.sigmoid(self)
+
+    def tanh(self):
+        return F.tanh(self)
+
+    def softmax(self, axis=-1):
+        return F.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        return F.log_softmax(self, axis)
+
+    def clip(self, low=None, high=None):
+        return F.clip(self, low, high)
+
+    def broadcast_to(self, shape):
+        return F.broadcast_to(self, shape)
+
+
+def _data(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _default_dtype(value):
+    """Python floats become float32, as in PyTorch; integers and booleans keep their kind."""
+    kind = numpy.asarray(value).dtype.kind
+    return numpy.float32 if kind == "f" else None
+
+
+def _topological_order(root):
+    """Functions reachable from ``root``, each after every Function that consumes its output.
+
+    Iterative depth-first search, so a 10,000-op chain needs no deep recursion.
+    """
+    order, visited = [], set()
+    stack = [(root.grad_fn, False)]
+    while stack:
+        function, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(function)
+            continue
+        if id(function) in visited:
+            continue
+        visited.add(id(function))
+        stack.append((function, True))
+        for tensor in function.inputs:
+            if tensor.grad_fn is not None and id(tensor.grad_fn) not in visited:
+                stack.append((tensor.grad_fn, False))
+    return reversed(order)
+
+
+def _accumulate(tensor, grad):
+    """Leaf gradients add up across backward calls, as in PyTorch, until zero_grad()."""
+    tensor.grad = grad.copy() if tensor.grad is None else tensor.grad + grad
+
+
+def _run_backward(root, grad, retain_graph):
+    if root.grad_fn is None:
+        _accumulate(root, grad)
+        return
+    grads = {id(root.grad_fn): grad}
+    for function in _topological_order(root):
+        grad_output = grads.pop(id(function), None)
+        if grad_output is None:  # no gradient reached this op (e.g. only through integer inputs)
+            continue
+        input_grads = function.backward(grad_output)
+        if not retain_graph:
+            function.release()
+        for tensor, input_grad in zip(function.inputs, input_grads):
+            if input_grad is None or not tensor.requires_grad:
+                continue
+            if tensor.grad_fn is None:
+                _accumulate(tensor, input_grad)
+            else:
+                key = id(tensor.grad_fn)
+                grads[key] = input_grad if key not in grads else grads[key] + input_grad
+
+
+from minigrad import functional as F  # noqa: E402  (the ops need Tensor; Tensor's operators need the ops)

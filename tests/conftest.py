@@ -1,0 +1,13 @@
+"""Shared fixtures: the GPU marker skips visibly when CuPy or a CUDA device is missing."""
+import pytest
+
+from minigrad import backend
+
+
+def pytest_collection_modifyitems(config, items):
+    if backend.gpu_available():
+        return
+    skip = pytest.mark.skip(reason="no GPU: CuPy is not installed or sees no CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
