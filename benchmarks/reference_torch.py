@@ -1,0 +1,72 @@
+"""The accuracy reference: the same Ultimus model and recipe trained in PyTorch (CPU), fed by
+the same data pipeline (ultimus.data and ultimus.transforms) as our run.
+
+    python benchmarks/reference_torch.py --data ../shared/data/cifar10-jpeg.tar.gz --seeds 1 2 3
+
+Prints the test accuracy after each epoch and a line per seed at the end.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from minigrad.data import ArrayDataset, DataLoader  # noqa: E402
+from torch_ultimus import TorchUltimusNet  # noqa: E402
+from ultimus.train import TrainConfig, make_test_transform, make_train_transform, prepare_data  # noqa: E402
+
+
+def train_one_seed(config):
+    torch.manual_seed(config.seed)
+    data, mean, std = prepare_data(config)
+    augment = make_train_transform(mean, std, config, numpy.random.default_rng(config.seed + 1))
+    train_loader = DataLoader(ArrayDataset(data.train_images, data.train_labels), batch_size=config.batch_size,
+                              shuffle=True, transform=augment, seed=config.seed)
+    test_loader = DataLoader(ArrayDataset(data.test_images, data.test_labels), batch_size=config.eval_batch_size,
+                             transform=make_test_transform(mean, std))
+    model = TorchUltimusNet(dropout=config.dropout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr / config.div_factor)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=len(train_loader),
+        pct_start=config.peak_epoch / config.epochs, div_factor=config.div_factor,
+        final_div_factor=config.final_div_factor, anneal_strategy=config.anneal_strategy)
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        for images, labels in train_loader:
+            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)), torch.from_numpy(labels))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for images, labels in test_loader:
+                correct += int((model(torch.from_numpy(images)).argmax(1).numpy() == labels).sum())
+        accuracy = correct / len(data.test_labels)
+        print(f"seed {config.seed} epoch {epoch:2d} test accuracy {accuracy:.4f} ({time.perf_counter() - started:.1f}s)", flush=True)
+    return accuracy
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    results = {seed: train_one_seed(TrainConfig(data=args.data, seed=seed, epochs=args.epochs, limit=args.limit))
+               for seed in args.seeds}
+    for seed, accuracy in results.items():
+        print(f"seed {seed}: final test accuracy {accuracy:.4f}")
+    print(f"mean {numpy.mean(list(results.values())):.4f}, std {numpy.std(list(results.values())):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Time one full training step (forward, loss, backward, Adam) of Ultimus at batch 512:
+minigrad and PyTorch side by side in one process, the median over repeated steps.
+
+    python benchmarks/step_time.py [--device cpu|gpu] [--steps 30] [--batch-size 512]
+
+PyTorch (CPU, with as many threads as cores) is optional: without it only minigrad is timed.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from minigrad import Tensor, backend  # noqa: E402
+from minigrad import functional as F  # noqa: E402
+from minigrad.optim import Adam  # noqa: E402
+from ultimus.model import UltimusNet  # noqa: E402
+
+
+def median_step_seconds(step, steps, warmup=3, synchronize=lambda: None):
+    for _ in range(warmup):
+        step()
+    synchronize()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def minigrad_step(images, labels, device):
+    model = UltimusNet().to(device)
+    optimizer = Adam(model.parameters(), lr=1e-3)
+    images, labels = backend.to_device(images, device), backend.to_device(labels, device)
+
+    def step():
+        loss = F.cross_entropy(model(Tensor(images)), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def torch_step(images, labels):
+    import torch
+    from torch_ultimus import TorchUltimusNet
+
+    model = TorchUltimusNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=512)
+    args = parser.parse_args()
+    rng = numpy.random.default_rng(0)
+    images = rng.standard_normal((args.batch_size, 3, 32, 32)).astype(numpy.float32)
+    labels = rng.integers(0, 10, args.batch_size)
+    synchronize = lambda: None  # noqa: E731
+    if backend.normalize_device(args.device) == "gpu":
+        synchronize = backend.require_cupy().cuda.Device().synchronize
+    ours = median_step_seconds(minigrad_step(images, labels, args.device), args.steps, synchronize=synchronize)
+    print(f"minigrad ({args.device}): {ours * 1000:.1f} ms/step (median of {args.steps}, batch {args.batch_size})")
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch not installed: no reference timing")
+        return
+    torch.set_num_threads(os.cpu_count())
+    reference = median_step_seconds(torch_step(images, labels), args.steps)
+    print(f"PyTorch {torch.__version__} (cpu, {torch.get_num_threads()} threads): {reference * 1000:.1f} ms/step")
+    print(f"ratio minigrad / PyTorch: {ours / reference:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Training Ultimus on CIFAR-10 with the seed's recipe: Adam, One Cycle (0.001 -> 0.01 at
+epoch 5 -> anneal), 24 epochs, batch 512, random crop + CoarseDropout augmentation.
+
+`train(config)` runs the whole job and leaves in ``config.out``: history.json/.csv,
+summary.txt, checkpoint.npz and the figures of ``ultimus.plots``.
+"""
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+import time
+
+import numpy
+from tqdm import tqdm
+
+from minigrad import Tensor, backend, no_grad, serialization
+from minigrad.atomic import atomic_write
+from minigrad import functional as F
+from minigrad.data import ArrayDataset, DataLoader
+from minigrad.nn import summary
+from minigrad.optim import Adam
+from minigrad.optim.lr_scheduler import OneCycleLR
+from ultimus import plots
+from ultimus.data import balanced_subset, channel_mean_std, load_cifar10
+from ultimus.model import UltimusNet
+from ultimus.transforms import CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, to_float_nchw
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every knob of a run; the defaults are the seed's recipe."""
+
+    epochs: int = 24
+    batch_size: int = 512
+    max_lr: float = 0.01
+    div_factor: float = 10.0  # start at max_lr / 10 = 0.001
+    peak_epoch: float = 5.0  # One Cycle's warm-up ends here (pct_start = peak_epoch / epochs)
+    final_div_factor: float = 1e4
+    anneal_strategy: str = "linear"
+    dropout: float = 0.05
+    scaling: str = "inside"
+    coarse_dropout_p: float = 0.5
+    horizontal_flip: bool = False
+    seed: int = 1
+    device: str = "auto"
+    data: str = None
+    cache_dir: str = None
+    out: str = "runs/ultimus"
+    limit: int = None
+    eval_batch_size: int = 1000
+    progress: bool = True
+
+
+def make_train_transform(mean, std, config, generator):
+    """uint8 (N, 32, 32, 3) -> augmented, normalized float32 (N, 3, 32, 32).
+
+    Normalizing first makes 0 the dataset mean, so the crop's padding and the
+    CoarseDropout hole are both filled with the mean colour.
+    """
+    steps = [Normalize(mean, std), RandomCrop(32, padding=4, fill=0.0, generator=generator)]
+    if config.horizontal_flip:
+        steps.append(HorizontalFlip(generator=generator))
+    steps.append(CoarseDropout(max_holes=1, hole_height=8, hole_width=8, fill=0.0, p=config.coarse_dropout_p, generator=generator))
+    augment = Compose(steps)
+    return lambda batch: (augment(to_float_nchw(batch[0])), batch[1])
+
+
+def make_test_transform(mean, std):
+    normalize = Normalize(mean, std)
+    return lambda batch: (normalize(to_float_nchw(batch[0])), batch[1])
+
+
+def prepare_data(config):
+    """Load CIFAR-10 (optionally a class-balanced subset) and its training-set mean/std."""
+    data = load_cifar10(config.data, cache_dir=config.cache_dir)
+    if config.limit:
+        train = balanced_subset(data.train_labels, config.limit, config.seed)
+        test = balanced_subset(data.test_labels, min(len(data.test_labels), max(config.limit // 5, 10)), config.seed)
+        data = dataclasses.replace(
+            data, train_images=data.train_images[train], train_labels=data.train_labels[train],
+            test_images=data.test_images[test], test_labels=data.test_labels[test])
+    mean, std = channel_mean_std(data.train_images)
+    return data, mean, std
+
+
+def run_epoch(model, loader, optimizer=None, scheduler=None, description="", progress=True):
+    """One pass over ``loader``; trains when an optimizer is given. Returns (loss, accuracy, predictions).
+
+    Sums stay on the device and are read once per progress update, not once per batch.
+    """
+    training = optimizer is not None
+    model.train(training)
+    total_loss, correct, seen, predictions = 0.0, 0, 0, []
+    bar = tqdm(loader, desc=description, leave=False, disable=not progress, dynamic_ncols=True)
+    for step, (images, labels) in enumerate(bar):
+        with contextlib.nullcontext() if training else no_grad():
+            logits = model(Tensor(images))
+            loss = F.cross_entropy(logits, labels)
+        if training:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        predicted = logits.data.argmax(axis=1)
+        predictions.append(predicted)
+        total_loss = total_loss + loss.data * len(labels)
+        correct = correct + (predicted == labels).sum()
+        seen += len(labels)
+        if progress and (step % 10 == 0 or step == len(loader) - 1):
+            postfix = {"loss": f"{float(total_loss) / seen:.4f}", "acc": f"{float(correct) / seen:.3f}"}
+            if training:
+                postfix["lr"] = f"{scheduler.get_last_lr()[0]:.5f}"
+            bar.set_postfix(postfix)
+    xp = backend.get_array_module(predictions[0])
+    return float(total_loss) / seen, float(correct) / seen, backend.to_device(xp.concatenate(predictions), "cpu")
+
+
+def write_history(history, out):
+    """history.json and history.csv, rewritten after every epoch so a stopped run keeps its curves."""
+    with atomic_write(os.path.join(out, "history.json"), "w") as handle:
+        json.dump(history, handle, indent=1)
+    with atomic_write(os.path.join(out, "history.csv"), "w") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(history)
+        writer.writerows(zip(*history.values()))
+
+
+def train(config):
+    """Run the whole job described by ``config``; returns the history and final metrics."""
+    device = backend.normalize_device(config.device)
+    backend.manual_seed(config.seed)
+    os.makedirs(config.out, exist_ok=True)
+    data, mean, std = prepare_data(config)
+    xp = backend.array_module(device)
+    to_device = lambda array: backend.to_device(numpy.ascontiguousarray(array), device)
+    augmentation_generator = xp.random.default_rng(config.seed + 1)
+    train_loader = DataLoader(
+        ArrayDataset(to_device(data.train_images), to_device(data.train_labels)), batch_size=config.batch_size,
+        shuffle=True, transform=make_train_transform(to_device(mean), to_device(std), config, augmentation_generator),
+        seed=config.seed, prefetch=device == "cpu")
+    test_loader = DataLoader(
+        ArrayDataset(to_device(data.test_images), to_device(data.test_labels)), batch_size=config.eval_batch_size,
+        transform=make_test_transform(to_device(mean), to_device(std)), prefetch=device == "cpu")
+
+    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling).to(device)
+    table = summary(model, (3, 32, 32), device=device)
+    with open(os.path.join(config.out, "summary.txt"), "w") as handle:
+        handle.write(table + "\n")
+    optimizer = Adam(model.parameters(), lr=config.max_lr / config.div_factor)
+    scheduler = OneCycleLR(
+        optimizer, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=len(train_loader),
+        pct_start=config.peak_epoch / config.epochs, div_factor=config.div_factor,
+        final_div_factor=config.final_div_factor, anneal_strategy=config.anneal_strategy)
+
+    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")}
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        lr = scheduler.get_last_lr()[0]
+        train_loss, train_accuracy, _ = run_epoch(
+            model, train_loader, optimizer, scheduler, f"epoch {epoch}/{config.epochs} train", config.progress)
+        test_loss, test_accuracy, predictions = run_epoch(
+            model, test_loader, description=f"epoch {epoch}/{config.epochs} test", progress=config.progress)
+        for key, value in zip(history, (epoch, train_loss, train_accuracy, test_loss, test_accuracy, lr, time.perf_counter() - started)):
+            history[key].append(value)
+        write_history(history, config.out)
+        print(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_accuracy:.4f}  "
+              f"test loss {test_loss:.4f} acc {test_accuracy:.4f}  lr {lr:.5f}  {history['seconds'][-1]:.1f}s", flush=True)
+
+    serialization.save({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "train_loader": train_loader.state_dict(), "config": dataclasses.asdict(config), "epoch": config.epochs,
+    }, os.path.join(config.out, "checkpoint.npz"))
+    save_figures(data, mean, std, predictions, make_train_transform(mean, std, config, numpy.random.default_rng(config.seed)), history, config.out)
+    return {"history": history, "test_accuracy": history["test_accuracy"][-1], "out": config.out}
+
+
+def save_figures(data, mean, std, predictions, train_transform, history, out):
+    """The seed's figures: augmented samples, curves, misclassified test images, confusion matrix."""
+    samples, labels = train_transform((data.train_images[:32], data.train_labels[:32]))
+    plots.save_sample_grid(samples, labels, data.classes, mean, std, os.path.join(out, "augmented_samples.png"))
+    plots.save_history_curves(history, os.path.join(out, "curves.png"))
+    test_images = make_test_transform(mean, std)((data.test_images, data.test_labels))[0]
+    plots.save_misclassified(test_images, data.test_labels, predictions, data.classes, mean, std, os.path.join(out, "misclassified.png"))
+    plots.save_confusion_matrix(data.test_labels, predictions, data.classes, os.path.join(out, "confusion_matrix.png"))
