@@ -1,0 +1,1 @@
+"""ultimus: the Ultimus attention network and its CIFAR-10 training pipeline, built on minigrad."""
