@@ -1,0 +1,79 @@
+"""Adam and AdamW, exactly as PyTorch defines them (bias-corrected moments, eps outside the root)."""
+import math
+
+from minigrad.backend import get_array_module
+from minigrad.optim.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), with PyTorch's placement of eps. For gradient g at step t:
+
+        m = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2
+        p -= lr * (m / (1 - b1^t)) / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    eps is added to sqrt(v_hat), the bias-corrected root. Placing it elsewhere
+    changes training whenever gradients are as small as eps itself (1e-8).
+    weight_decay adds weight_decay * p to g (L2 regularization); amsgrad
+    divides by the running maximum of v instead of v. beta1 and beta2 are read
+    from the group at every step, so a schedule may change them (OneCycleLR
+    cycles beta1 as its momentum).
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False):
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad}
+        super().__init__(params, defaults)
+
+    def check_options(self, group):
+        betas = group["betas"]
+        if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {tuple(betas)}")
+        if group["eps"] < 0:
+            raise ValueError(f"eps must be >= 0, got {group['eps']}")
+        if group["weight_decay"] < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+
+    def update(self, param, grad, state, group):
+        # Python floats keep the arithmetic in the parameter's dtype (NumPy and CuPy do not promote for them).
+        beta1, beta2 = (float(beta) for beta in group["betas"])
+        lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        xp = get_array_module(param.data)
+        if not state:
+            _init_state(state, param.data, group["amsgrad"])
+        state["step"] += 1
+        step = state["step"]
+        if weight_decay and self.decoupled_weight_decay:
+            param.data *= 1 - lr * weight_decay
+        elif weight_decay:
+            grad = grad + weight_decay * param.data
+        first_moment, second_moment = state["exp_avg"], state["exp_avg_sq"]
+        first_moment *= beta1
+        first_moment += (1 - beta1) * grad
+        second_moment *= beta2
+        second_moment += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            second_moment = xp.maximum(state["max_exp_avg_sq"], second_moment, out=state["max_exp_avg_sq"])
+        denominator = xp.sqrt(second_moment)
+        denominator /= math.sqrt(1 - beta2**step)
+        denominator += eps
+        param.data -= (lr / (1 - beta1**step)) * (first_moment / denominator)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): p -= lr * weight_decay * p,
+    applied before the Adam update instead of adding weight_decay * p to the gradient."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+def _init_state(state, data, amsgrad):
+    xp = get_array_module(data)
+    state["step"] = 0
+    state["exp_avg"] = xp.zeros_like(data)
+    state["exp_avg_sq"] = xp.zeros_like(data)
+    if amsgrad:
+        state["max_exp_avg_sq"] = xp.zeros_like(data)

@@ -1,0 +1,160 @@
+"""Learning-rate schedules: they rewrite each parameter group's 'lr' once per ``step()``."""
+import copy
+import math
+import numbers
+
+ANNEAL_STRATEGIES = ("cos", "linear")
+
+
+class LRScheduler:
+    """Base class: subclasses define ``get_lr()``, the lr of every group at step ``last_epoch``.
+
+    Construction records each group's starting lr as ``'initial_lr'`` (unless a
+    subclass set it already) and takes step 0, so the optimizer's first update
+    uses the schedule's first value. Call ``step()`` after each ``optimizer.step()``.
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self.step()
+
+    def get_lr(self):
+        raise NotImplementedError
+
+    def step(self):
+        """Advance the schedule by one step and write the new lr into every group."""
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        """The lr of every group, as set by the latest ``step()``."""
+        return self._last_lr
+
+    def state_dict(self):
+        """Everything but the optimizer (whose groups hold the lrs themselves: save it too)."""
+        return copy.deepcopy({key: value for key, value in self.__dict__.items() if key != "optimizer"})
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(copy.deepcopy(state_dict))
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith and Topin), with PyTorch's exact semantics, stepped once per batch.
+
+    The lr rises from initial_lr = max_lr / div_factor to max_lr over the first
+    pct_start of total_steps, then falls to min_lr = initial_lr / final_div_factor.
+    With three_phase it first falls back to initial_lr (as long as it rose), then to
+    min_lr. With cycle_momentum the momentum moves the other way, between
+    max_momentum and base_momentum; for Adam-like groups it is beta1 ('betas'[0]).
+
+    Between phase ends, at progress pct in [0, 1] from value a to value b:
+    cos: b + (a - b) / 2 * (1 + cos(pi pct));  linear: a + (b - a) pct.
+    total_steps, or epochs and steps_per_epoch (total_steps = their product), give
+    the length; stepping more than total_steps times raises ValueError.
+    max_lr, base_momentum and max_momentum may be one value or a list, one per group.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
+        self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"pct_start must be a number in [0, 1], got {pct_start!r}")
+        if anneal_strategy not in ANNEAL_STRATEGIES:
+            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.phases = _phases(pct_start * self.total_steps, self.total_steps, three_phase)
+        groups = optimizer.param_groups
+        for group, peak in zip(groups, _per_group(max_lr, "max_lr", groups)):
+            group["initial_lr"] = peak / div_factor
+            group["max_lr"] = peak
+            group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if not all("momentum" in group or "betas" in group for group in groups):
+                raise ValueError("cycle_momentum=True needs an optimizer with 'momentum' or 'betas' in its groups")
+            lows, highs = _per_group(base_momentum, "base_momentum", groups), _per_group(max_momentum, "max_momentum", groups)
+            for group, low, high in zip(groups, lows, highs):
+                group["base_momentum"], group["max_momentum"] = low, high
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        phase, progress = self._position()
+        return [self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], progress) for group in self.optimizer.param_groups]
+
+    def step(self):
+        super().step()
+        if self.cycle_momentum:
+            phase, progress = self._position()
+            for group in self.optimizer.param_groups:
+                _set_momentum(group, self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], progress))
+
+    def _position(self):
+        """The phase that step ``last_epoch`` falls in, and the progress through it (0 to 1)."""
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
+        start = 0.0
+        for phase in self.phases:
+            if step <= phase["end_step"] or phase is self.phases[-1]:
+                return phase, (step - start) / (phase["end_step"] - start)
+            start = phase["end_step"]
+
+    def _anneal(self, start, end, progress):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * progress) + 1)
+        return (end - start) * progress + start
+
+
+def _total_steps(total_steps, epochs, steps_per_epoch):
+    if total_steps is not None:
+        return _positive_integer(total_steps, "total_steps")
+    if epochs is None or steps_per_epoch is None:
+        raise ValueError("OneCycleLR needs total_steps, or both epochs and steps_per_epoch")
+    return _positive_integer(epochs, "epochs") * _positive_integer(steps_per_epoch, "steps_per_epoch")
+
+
+def _positive_integer(value, name):
+    if not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _per_group(value, name, groups):
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(groups):
+            raise ValueError(f"{name} has {len(value)} values but the optimizer has {len(groups)} parameter groups")
+        return list(value)
+    return [value] * len(groups)
+
+
+def _phases(peak_step, total_steps, three_phase):
+    """Where each phase ends (a step index) and which group entries it moves between.
+
+    The lr reaches its peak at step peak_step - 1, and the last phase ends at
+    total_steps - 1; momentum moves opposite to the lr.
+    """
+    rise = {"end_step": peak_step - 1, "start_lr": "initial_lr", "end_lr": "max_lr",
+            "start_momentum": "max_momentum", "end_momentum": "base_momentum"}
+    if not three_phase:
+        return [rise, {"end_step": total_steps - 1, "start_lr": "max_lr", "end_lr": "min_lr",
+                       "start_momentum": "base_momentum", "end_momentum": "max_momentum"}]
+    return [rise,
+            {"end_step": 2 * peak_step - 2, "start_lr": "max_lr", "end_lr": "initial_lr",
+             "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+            {"end_step": total_steps - 1, "start_lr": "initial_lr", "end_lr": "min_lr",
+             "start_momentum": "max_momentum", "end_momentum": "max_momentum"}]
+
+
+def _set_momentum(group, momentum):
+    """Adam-like groups take the momentum as beta1; SGD-like groups as 'momentum'."""
+    if "betas" in group:
+        group["betas"] = (momentum, *group["betas"][1:])
+    else:
+        group["momentum"] = momentum
