@@ -1,0 +1,169 @@
+"""The layers of a convolutional network, with PyTorch's parameter shapes, key names and initialization.
+
+Each layer holds its parameters and settings and calls one op of
+``minigrad.functional`` in ``forward``; the math and the backward live there.
+"""
+import math
+
+import numpy
+
+from minigrad import functional as F
+from minigrad.nn import init
+from minigrad.nn.module import Module, Parameter
+from minigrad.tensor import Tensor
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _check_4d(layer, x):
+    if x.ndim != 4:
+        raise ValueError(f"{layer} expects a 4-D input (N, C, H, W), got {x.ndim}-D input of shape {x.shape}")
+
+
+def _check_channels(layer, expected, x):
+    if x.shape[1] != expected:
+        raise ValueError(f"{layer} expected input with {expected} channels, got {x.shape[1]}")
+
+
+def _pytorch_default_init(weight, bias):
+    """Linear's and Conv2d's default: kaiming_uniform_(a=sqrt(5)), i.e. weight and bias ~ U(+-1/sqrt(fan_in))."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        bound = 1 / math.sqrt(init.fan_in_and_fan_out(weight.shape)[0])
+        init.uniform_(bias, -bound, bound)
+
+
+def _empty_parameter(*shape):
+    return Parameter(numpy.empty(shape, dtype=numpy.float32))
+
+
+class Linear(Module):
+    """y = x W^T + b.  x: (..., in_features) -> (..., out_features); weight (out, in), bias (out,)."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _empty_parameter(out_features, in_features)
+        self.bias = _empty_parameter(out_features) if bias else None
+        _pytorch_default_init(self.weight, self.bias)
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear expected input with {self.in_features} features (last axis), got shape {x.shape}")
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(Module):
+    """2-D convolution.  x: (N, C_in, H, W) -> (N, C_out, H_out, W_out); weight (C_out, C_in, kh, kw), bias (C_out,).
+
+    H_out = (H + 2 * padding - kh) // stride + 1, and likewise for W.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        self.weight = _empty_parameter(out_channels, in_channels, *self.kernel_size)
+        self.bias = _empty_parameter(out_channels) if bias else None
+        _pytorch_default_init(self.weight, self.bias)
+
+    def forward(self, x):
+        _check_4d("Conv2d", x)
+        _check_channels("Conv2d", self.in_channels, x)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        text += f", padding={self.padding}" if self.padding != (0, 0) else ""
+        return text + (", bias=False" if self.bias is None else "")
+
+
+class BatchNorm2d(Module):
+    """Per-channel normalization of x: (N, C, H, W), then a learned scale (weight) and shift (bias).
+
+    Training: normalizes with the batch's statistics and updates the running ones.
+    Eval: normalizes with the running statistics (unless track_running_stats=False).
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(numpy.ones(num_features, dtype=numpy.float32)) if affine else None
+        self.bias = Parameter(numpy.zeros(num_features, dtype=numpy.float32)) if affine else None
+        tracked = track_running_stats
+        self.register_buffer("running_mean", Tensor(numpy.zeros(num_features, dtype=numpy.float32)) if tracked else None)
+        self.register_buffer("running_var", Tensor(numpy.ones(num_features, dtype=numpy.float32)) if tracked else None)
+        self.register_buffer("num_batches_tracked", Tensor(numpy.array(0, dtype=numpy.int64)) if tracked else None)
+
+    def forward(self, x):
+        _check_4d("BatchNorm2d", x)
+        _check_channels("BatchNorm2d", self.num_features, x)
+        use_batch_statistics = self.training or self.running_mean is None
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.data += 1
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias,
+            training=use_batch_statistics, momentum=self.momentum, eps=self.eps,
+        )
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, training=self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class ReLU(Module):
+    """max(x, 0), elementwise."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Flatten(Module):
+    """Merge the axes from ``start_axis`` on: (N, C, H, W) -> (N, C*H*W) by default."""
+
+    def __init__(self, start_axis=1):
+        super().__init__()
+        self.start_axis = start_axis
+
+    def forward(self, x):
+        return F.flatten(x, self.start_axis)
+
+    def extra_repr(self):
+        return f"start_axis={self.start_axis}"
+
+
+class AvgPool2d(Module):
+    """Mean over each kernel_size window.  x: (N, C, H, W) -> (N, C, H_out, W_out); stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = kernel_size if stride is None else stride
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
