@@ -1,0 +1,355 @@
+"""Tests of ultimus.plots: the numbers behind the figures, the figures' contents, and safe saving."""
+import matplotlib.figure
+import numpy as np
+import pytest
+from PIL import Image
+
+from ultimus import plots
+from ultimus.plots import plt
+
+CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+MEAN = np.array([0.49, 0.48, 0.45])
+STD = np.array([0.25, 0.24, 0.26])
+
+
+@pytest.fixture(autouse=True)
+def no_figure_left_open():
+    """Every test starts and must end with no open pyplot figure (a leak would grow every epoch)."""
+    plt.close("all")
+    yield
+    assert plt.get_fignums() == []
+
+
+def normalized_batch(count, rng, height=8, width=8):
+    """Random images of exact 8-bit pixels, normalized the way the data pipeline does it.
+
+    Returns the normalized (N, 3, H, W) float32 images and their pixels as uint8 (N, H, W, 3).
+    """
+    pixels = rng.integers(0, 256, size=(count, height, width, 3)).astype(np.uint8)
+    normalized = np.empty((count, 3, height, width), dtype=np.float32)
+    for channel in range(3):
+        normalized[:, channel] = (pixels[..., channel] / 255.0 - MEAN[channel]) / STD[channel]
+    return normalized, pixels
+
+
+def read_png(path):
+    with Image.open(path) as image:
+        image.load()
+        return image.format, image.mode, image.size
+
+
+def assert_valid_png(path):
+    image_format, mode, (width, height) = read_png(path)
+    assert image_format == "PNG"
+    assert mode in ("RGB", "RGBA")
+    assert width > 0 and height > 0
+
+
+def image_panels(figure):
+    return [axes for axes in figure.axes if axes.images]
+
+
+def small_history(epochs=4, with_lr=True):
+    history = {
+        "train_loss": list(np.linspace(2.0, 1.0, epochs)),
+        "test_loss": list(np.linspace(1.9, 1.1, epochs)),
+        "train_accuracy": list(np.linspace(0.3, 0.6, epochs)),
+        "test_accuracy": [0.35, 0.5, 0.62, 0.6][:epochs],
+    }
+    if with_lr:
+        history["lr"] = [0.001, 0.01, 0.005, 0.0001][:epochs]
+    return history
+
+
+# confusion_matrix
+
+
+def test_confusion_matrix_matches_double_loop():
+    rng = np.random.default_rng(0)
+    num_classes = 7
+    true_labels = rng.integers(0, num_classes, size=500)
+    predicted_labels = rng.integers(0, num_classes, size=500)
+    expected = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for true_class in range(num_classes):
+        for predicted_class in range(num_classes):
+            expected[true_class, predicted_class] = np.sum(
+                (true_labels == true_class) & (predicted_labels == predicted_class)
+            )
+    matrix = plots.confusion_matrix(true_labels, predicted_labels, num_classes)
+    assert matrix.dtype == np.int64
+    np.testing.assert_array_equal(matrix, expected)
+
+
+def test_confusion_matrix_hand_example_rows_are_true_classes():
+    matrix = plots.confusion_matrix(np.array([0, 0, 1, 2], dtype=np.uint8), [0, 2, 1, 1], 4)
+    expected = [[1, 0, 1, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    np.testing.assert_array_equal(matrix, expected)
+
+
+@pytest.mark.parametrize(
+    "true_labels, predicted_labels, error, message",
+    [
+        ([0, 1, 2], [0, 1], ValueError, "true_labels has 3 entries but predicted_labels has 2"),
+        ([0, 10], [0, 1], ValueError, "true_labels contains 10, outside \\[0, 10\\)"),
+        ([0, 1], [-1, 1], ValueError, "predicted_labels contains -1, outside \\[0, 10\\)"),
+        ([0.0, 1.0], [0, 1], TypeError, "true_labels must hold integer class indices"),
+        ([[0, 1]], [[0, 1]], ValueError, "true_labels must be 1-D"),
+    ],
+)
+def test_confusion_matrix_rejects_bad_labels(true_labels, predicted_labels, error, message):
+    with pytest.raises(error, match=message):
+        plots.confusion_matrix(np.array(true_labels), np.array(predicted_labels), 10)
+
+
+def test_confusion_matrix_rejects_bad_class_count():
+    with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
+        plots.confusion_matrix([0], [0], 0)
+
+
+# denormalize
+
+
+def test_denormalize_inverts_normalization():
+    normalized, pixels = normalized_batch(5, np.random.default_rng(1), height=6, width=7)
+    restored = plots.denormalize(normalized, MEAN, STD)
+    assert restored.dtype == np.uint8
+    assert restored.shape == (5, 6, 7, 3)
+    np.testing.assert_array_equal(restored, pixels)
+
+
+def test_denormalize_clips_to_displayable_range():
+    images = np.zeros((1, 3, 1, 2))
+    images[0, :, 0, 0] = 100.0  # far above white
+    images[0, :, 0, 1] = -100.0  # far below black
+    restored = plots.denormalize(images, MEAN, STD)
+    np.testing.assert_array_equal(restored[0, 0, 0], [255, 255, 255])
+    np.testing.assert_array_equal(restored[0, 0, 1], [0, 0, 0])
+
+
+@pytest.mark.parametrize(
+    "shape, mean, std, message",
+    [
+        ((3, 8, 8), MEAN, STD, "images must be \\(N, C, H, W\\), got shape \\(3, 8, 8\\)"),
+        ((2, 3, 8, 8), [0.5, 0.5], STD, "mean has 2 values but the images have 3 channels"),
+        ((2, 1, 8, 8), [0.5], STD, "std has 3 values but the images have 1 channels"),
+        ((2, 3, 8, 8), MEAN, [0.2, 0.0, 0.2], "std must be positive in every channel"),
+    ],
+)
+def test_denormalize_rejects_bad_input(shape, mean, std, message):
+    with pytest.raises(ValueError, match=message):
+        plots.denormalize(np.zeros(shape), mean, std)
+
+
+# saving: every save_* writes a valid PNG, creates folders, returns the path, closes its figure
+
+
+def save_each_figure(folder):
+    """Call every save_* once with small inputs; returns the paths they returned."""
+    rng = np.random.default_rng(2)
+    images, _ = normalized_batch(6, rng)
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    predictions = np.array([0, 9, 2, 7, 4, 1])
+    return [
+        plots.save_sample_grid(
+            images, labels, CLASSES, MEAN, STD, folder / "a" / "samples.png", columns=3
+        ),
+        plots.save_history_curves(small_history(), folder / "b" / "curves.png"),
+        plots.save_misclassified(
+            images, labels, predictions, CLASSES, MEAN, STD, folder / "c" / "wrong.png"
+        ),
+        plots.save_confusion_matrix(labels, predictions, CLASSES, folder / "d" / "confusion.png"),
+    ]
+
+
+def test_every_save_writes_a_png_in_a_new_folder_and_closes_its_figure(tmp_path):
+    paths = save_each_figure(tmp_path / "run")
+    assert paths == [
+        tmp_path / "run" / "a" / "samples.png",
+        tmp_path / "run" / "b" / "curves.png",
+        tmp_path / "run" / "c" / "wrong.png",
+        tmp_path / "run" / "d" / "confusion.png",
+    ]
+    for path in paths:
+        assert_valid_png(path)
+        assert [entry.name for entry in path.parent.iterdir()] == [path.name]  # no temporary left
+    assert plt.get_fignums() == []
+
+
+def test_failed_savefig_leaves_no_partial_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "curves.png"
+    path.write_bytes(b"previous figure")
+
+    def failing_savefig(self, file, **options):
+        file.write(b"half a PNG")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", failing_savefig)
+    with pytest.raises(OSError, match="disk full"):
+        plots.save_history_curves(small_history(), path)
+    assert [entry.name for entry in tmp_path.iterdir()] == ["curves.png"]
+    assert path.read_bytes() == b"previous figure"
+    assert plt.get_fignums() == []
+
+
+# the figures' contents
+
+
+def test_sample_grid_titles_every_image_with_its_class():
+    images, pixels = normalized_batch(5, np.random.default_rng(3))
+    labels = np.array([3, 1, 4, 1, 5])
+    figure = plots.figure_sample_grid(images, labels, CLASSES, MEAN, STD, columns=2, title="samples")
+    panels = image_panels(figure)
+    assert [panel.get_title() for panel in panels] == ["cat", "car", "deer", "car", "dog"]
+    np.testing.assert_array_equal(panels[2].images[0].get_array(), pixels[2])
+    assert figure.get_suptitle() == "samples"
+    plt.close(figure)
+
+
+@pytest.mark.parametrize(
+    "labels, columns, error, message",
+    [
+        (np.array([0, 1]), 8, ValueError, "images has 3 entries but labels has 2"),
+        (np.array([0, 1, 10]), 8, ValueError, "labels contains 10, outside \\[0, 10\\)"),
+        (np.array([0, 1, 2]), 0, ValueError, "columns must be a positive integer, got 0"),
+    ],
+)
+def test_sample_grid_rejects_bad_input(labels, columns, error, message):
+    images, _ = normalized_batch(3, np.random.default_rng(4))
+    with pytest.raises(error, match=message):
+        plots.figure_sample_grid(images, labels, CLASSES, MEAN, STD, columns=columns)
+
+
+@pytest.mark.parametrize("with_lr, panel_count", [(False, 2), (True, 3)])
+def test_history_curves_plot_epochs_from_one_and_accuracy_in_percent(with_lr, panel_count):
+    history = small_history(with_lr=with_lr)
+    figure = plots.figure_history_curves(history)
+    assert len(figure.axes) == panel_count
+    loss_panel, accuracy_panel = figure.axes[:2]
+    for panel in (loss_panel, accuracy_panel):
+        assert panel.get_lines()[0].get_label().startswith("train")
+        assert panel.get_legend() is not None
+        np.testing.assert_array_equal(panel.get_lines()[0].get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(loss_panel.get_lines()[1].get_ydata(), history["test_loss"])
+    np.testing.assert_allclose(
+        accuracy_panel.get_lines()[1].get_ydata(), [35.0, 50.0, 62.0, 60.0]
+    )
+    assert "best test 62.00% at epoch 3" in accuracy_panel.get_title()
+    if with_lr:
+        np.testing.assert_allclose(figure.axes[2].get_lines()[0].get_ydata(), history["lr"])
+    plt.close(figure)
+
+
+def test_history_curves_ignore_extra_keys():
+    history = dict(small_history(), epoch=[1, 2, 3, 4], seconds=[9.0, 8.0, 8.5, 8.1])
+    plt.close(plots.figure_history_curves(history))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"test_loss": None}, "history is missing \\['test_loss'\\]"),
+        ({"lr": [0.1, 0.2]}, "train_loss has 4 entries but lr has 2"),
+        (
+            {"test_accuracy": [35.0, 50.0, 62.0, 60.0]},
+            "history\\['test_accuracy'\\] must be fractions in \\[0, 1\\]",
+        ),
+        ({key: [] for key in plots.HISTORY_KEYS + ("lr",)}, "history is empty"),
+    ],
+)
+def test_history_curves_reject_bad_history(change, message):
+    history = small_history()
+    history.update(change)
+    history = {key: value for key, value in history.items() if value is not None}
+    with pytest.raises(ValueError, match=message):
+        plots.figure_history_curves(history)
+
+
+@pytest.mark.parametrize("limit, expected_panels", [(25, 7), (4, 4), (7, 7)])
+def test_misclassified_shows_the_first_limit_wrong_images(limit, expected_panels):
+    rng = np.random.default_rng(5)
+    images, pixels = normalized_batch(12, rng)
+    true_labels = rng.integers(0, 10, size=12)
+    predicted_labels = true_labels.copy()
+    wrong_indices = [0, 2, 3, 5, 8, 10, 11]
+    predicted_labels[wrong_indices] = (true_labels[wrong_indices] + 1) % 10
+    figure = plots.figure_misclassified(
+        images, true_labels, predicted_labels, CLASSES, MEAN, STD, limit=limit, columns=3
+    )
+    panels = image_panels(figure)
+    assert len(panels) == expected_panels
+    for panel, index in zip(panels, wrong_indices):
+        expected_title = f"true: {CLASSES[true_labels[index]]}\npred: {CLASSES[predicted_labels[index]]}"
+        assert panel.get_title() == expected_title
+        np.testing.assert_array_equal(panel.images[0].get_array(), pixels[index])
+    assert f"first {expected_panels} of 7" in figure.get_suptitle()
+    plt.close(figure)
+
+
+def test_misclassified_says_so_when_every_prediction_is_right(tmp_path):
+    images, _ = normalized_batch(3, np.random.default_rng(6))
+    labels = np.array([1, 2, 3])
+    figure = plots.figure_misclassified(images, labels, labels, CLASSES, MEAN, STD)
+    assert image_panels(figure) == []
+    assert any("No misclassified images" in text.get_text() for text in figure.texts)
+    plt.close(figure)
+    path = plots.save_misclassified(images, labels, labels, CLASSES, MEAN, STD, tmp_path / "wrong.png")
+    assert_valid_png(path)
+
+
+def test_misclassified_rejects_inconsistent_lengths():
+    images, _ = normalized_batch(3, np.random.default_rng(7))
+    with pytest.raises(ValueError, match="images has 3 entries but true_labels has 2"):
+        plots.figure_misclassified(images, [1, 2], [1, 2], CLASSES, MEAN, STD)
+    with pytest.raises(ValueError, match="images has 3 entries but predicted_labels has 4"):
+        plots.figure_misclassified(images, [1, 2, 3], [1, 2, 3, 4], CLASSES, MEAN, STD)
+    with pytest.raises(ValueError, match="limit must be a positive integer, got 0"):
+        plots.figure_misclassified(images, [1, 2, 3], [1, 2, 3], CLASSES, MEAN, STD, limit=0)
+
+
+def test_confusion_heatmap_writes_counts_and_names_classes():
+    true_labels = np.array([0, 0, 0, 1, 2, 2])
+    predicted_labels = np.array([0, 0, 1, 1, 0, 2])
+    classes = CLASSES[:3]
+    figure = plots.figure_confusion_matrix(true_labels, predicted_labels, classes)
+    heatmap_panel = figure.axes[0]
+    written = {
+        (round(text.get_position()[1]), round(text.get_position()[0])): text.get_text()
+        for text in heatmap_panel.texts
+    }
+    expected = {(row, column): "0" for row in range(3) for column in range(3)}
+    for true_class, predicted_class in zip(true_labels, predicted_labels):
+        expected[true_class, predicted_class] = str(int(expected[true_class, predicted_class]) + 1)
+    assert written == expected
+    np.testing.assert_allclose(  # colors are row-normalized: the fraction of each true class
+        heatmap_panel.images[0].get_array(),
+        [[2 / 3, 1 / 3, 0], [0, 1, 0], [1 / 2, 0, 1 / 2]],
+    )
+    assert [label.get_text() for label in heatmap_panel.get_xticklabels()] == list(classes)
+    assert [label.get_text() for label in heatmap_panel.get_yticklabels()] == list(classes)
+    plt.close(figure)
+
+
+@pytest.mark.gpu
+def test_cupy_inputs_give_the_same_results(tmp_path):
+    cupy = pytest.importorskip("cupy")
+    images, pixels = normalized_batch(4, np.random.default_rng(8))
+    true_labels = np.array([0, 1, 2, 3])
+    predicted_labels = np.array([0, 2, 2, 1])
+    restored = plots.denormalize(cupy.asarray(images), cupy.asarray(MEAN), STD)
+    np.testing.assert_array_equal(restored, pixels)
+    np.testing.assert_array_equal(
+        plots.confusion_matrix(cupy.asarray(true_labels), cupy.asarray(predicted_labels), 10),
+        plots.confusion_matrix(true_labels, predicted_labels, 10),
+    )
+    figure = plots.figure_misclassified(
+        cupy.asarray(images),
+        cupy.asarray(true_labels),
+        cupy.asarray(predicted_labels),
+        CLASSES,
+        MEAN,
+        STD,
+    )
+    panels = image_panels(figure)
+    assert len(panels) == 2
+    np.testing.assert_array_equal(panels[1].images[0].get_array(), pixels[3])
+    plt.close(figure)
