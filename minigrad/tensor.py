@@ -56,19 +56,11 @@ class Function:
         return output
 
     def save_for_backward(self, *arrays):
-        self.saved_arrays = arrays
-
-    @property
-    def saved(self):
-        if self.freed:
-            raise RuntimeError(
-                f"backward through {type(self).__name__} a second time: its saved arrays were freed "
-                "after the first backward; call backward(retain_graph=True) the first time"
-            )
-        return self.saved_arrays
+        self.saved = arrays
 
     def release(self):
-        self.saved_arrays = None
+        """Drop the saved arrays once the graph has been walked, so their memory can be reused."""
+        self.saved = None
         self.freed = True
 
     def forward(self, *arrays):
@@ -78,12 +70,17 @@ class Function:
         raise NotImplementedError
 
 
-def _float_dtype_of(values):
-    """The dtype a Python scalar should take in an op: that of the first floating Tensor."""
-    for value in values:
-        if isinstance(value, Tensor) and value.data.dtype.kind == "f":
-            return value.data.dtype
-    return None
+def _scalar_dtype(value, tensors):
+    """The dtype a Python scalar takes in an op with ``tensors``, as in PyTorch.
+
+    That of the first floating tensor; among integer tensors a float scalar
+    becomes float32 (so int_tensor * 2.5 is not truncated) and an integer one
+    takes the tensors' dtype.
+    """
+    floating = [tensor.dtype for tensor in tensors if tensor.dtype.kind == "f"]
+    if floating:
+        return floating[0]
+    return _default_dtype(value) or tensors[0].dtype
 
 
 def as_tensor(value, like=()):
@@ -94,12 +91,12 @@ def as_tensor(value, like=()):
     """
     if isinstance(value, Tensor):
         return value
-    reference = next((item for item in like if isinstance(item, Tensor)), None)
-    if reference is None:
+    tensors = [item for item in like if isinstance(item, Tensor)]
+    if not tensors:
         return Tensor(value)
-    xp = reference.xp
+    xp = tensors[0].xp
     if numpy.isscalar(value):
-        return Tensor(xp.asarray(value, dtype=_float_dtype_of(like) or reference.data.dtype))
+        return Tensor(xp.asarray(value, dtype=_scalar_dtype(value, tensors)))
     return Tensor(xp.asarray(value))
 
 
@@ -358,8 +355,33 @@ def _topological_order(root):
 
 
 def _accumulate(tensor, grad):
-    """Leaf gradients add up across backward calls, as in PyTorch, until zero_grad()."""
-    tensor.grad = grad.copy() if tensor.grad is None else tensor.grad + grad
+    """Leaf gradients add up across backward calls, as in PyTorch, until zero_grad().
+
+    The gradient is copied (an op may hand back a read-only broadcast view) into
+    the leaf's own dtype, so a float32 parameter always gets a float32 gradient.
+    """
+    grad = grad.astype(tensor.dtype)
+    tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+
+
+def _check_walkable(function):
+    if function.freed:
+        raise RuntimeError(
+            f"backward through {type(function).__name__} a second time: the graph was freed after the "
+            "first backward; call backward(retain_graph=True) the first time to walk it again"
+        )
+
+
+def _check_input_grads(function, input_grads):
+    """A Function's backward must give one gradient (or None) per input, of that input's shape."""
+    name = type(function).__name__
+    if len(input_grads) != len(function.inputs):
+        raise RuntimeError(f"{name}.backward returned {len(input_grads)} gradients for {len(function.inputs)} inputs")
+    for index, (tensor, input_grad) in enumerate(zip(function.inputs, input_grads)):
+        if input_grad is not None and input_grad.shape != tensor.shape:
+            raise RuntimeError(
+                f"{name}.backward returned a gradient of shape {input_grad.shape} for input {index} of shape {tensor.shape}"
+            )
 
 
 def _run_backward(root, grad, retain_graph):
@@ -371,7 +393,9 @@ def _run_backward(root, grad, retain_graph):
         grad_output = grads.pop(id(function), None)
         if grad_output is None:  # no gradient reached this op (e.g. only through integer inputs)
             continue
+        _check_walkable(function)
         input_grads = function.backward(grad_output)
+        _check_input_grads(function, input_grads)
         if not retain_graph:
             function.release()
         for tensor, input_grad in zip(function.inputs, input_grads):

@@ -100,11 +100,11 @@ class MatMul(Function):
         a, b = self.saved
         a2 = a[None, :] if a.ndim == 1 else a  # promote 1-D operands to matrices, as matmul does
         b2 = b[:, None] if b.ndim == 1 else b
-        grad2 = grad
-        if a.ndim == 1:
-            grad2 = grad2[..., None, :]
+        grad2 = grad  # give grad the axes that the promotion added: b's column first (grad may be 0-d)
         if b.ndim == 1:
             grad2 = grad2[..., None]
+        if a.ndim == 1:
+            grad2 = grad2[..., None, :]
         grad_a = grad2 @ b2.swapaxes(-1, -2)
         grad_b = a2.swapaxes(-1, -2) @ grad2
         return unbroadcast(grad_a, a2.shape).reshape(a.shape), unbroadcast(grad_b, b2.shape).reshape(b.shape)

@@ -44,9 +44,8 @@ class ReLU(Function):
     """max(a, 0); at the kink a = 0 the chosen subgradient is 0, as in PyTorch."""
 
     def forward(self, a):
-        positive = a > 0
-        self.save_for_backward(positive)
-        return a * positive
+        self.save_for_backward(a > 0)
+        return get_array_module(a).maximum(a, 0)  # not a * (a > 0), which makes relu(-inf) = nan
 
     def backward(self, grad):
         (positive,) = self.saved
@@ -54,10 +53,16 @@ class ReLU(Function):
 
 
 class Sigmoid(Function):
-    """s = 1 / (1 + exp(-a)), computed as (1 + tanh(a/2)) / 2, which never overflows; ds = s (1 - s) da."""
+    """s = 1 / (1 + exp(-a)); ds = s (1 - s) da.
+
+    Computed from e = exp(-|a|), which never overflows: s = 1 / (1 + e) for a >= 0
+    and e / (1 + e) for a < 0, so that tiny outputs keep their relative precision.
+    """
 
     def forward(self, a):
-        output = 0.5 * (1 + get_array_module(a).tanh(0.5 * a))
+        xp = get_array_module(a)
+        e = xp.exp(-xp.abs(a))
+        output = xp.where(a >= 0, 1, e) / (1 + e)
         self.save_for_backward(output)
         return output
 

@@ -6,6 +6,7 @@ import numpy
 from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.functional.arithmetic import unbroadcast
+from minigrad.functional.reduction import normalize_axes
 from minigrad.tensor import Function, Tensor
 
 
@@ -28,9 +29,12 @@ class Transpose(Function):
         self.axes = axes
 
     def forward(self, a):
-        if self.axes is not None and sorted(axis % a.ndim for axis in self.axes) != list(range(a.ndim)):
-            raise ValueError(f"axes {self.axes} are not a permutation of the {a.ndim} axes")
-        self.permutation = tuple(range(a.ndim))[::-1] if self.axes is None else tuple(ax % a.ndim for ax in self.axes)
+        if self.axes is None:
+            self.permutation = tuple(reversed(range(a.ndim)))
+        elif len(self.axes) != a.ndim or normalize_axes(self.axes, a.ndim) != tuple(range(a.ndim)):
+            raise ValueError(f"axes {tuple(self.axes)} are not a permutation of the {a.ndim} axes")
+        else:
+            self.permutation = tuple(axis % a.ndim for axis in self.axes)
         return a.transpose(self.permutation)
 
     def backward(self, grad):
@@ -149,11 +153,10 @@ def broadcast_to(a, shape):
 
 
 def getitem(a, index):
-    if isinstance(index, Tensor):
-        index = index.data
+    """a[index]; index arrays (or integer Tensors) in it are moved to a's device, as CuPy needs."""
     if isinstance(index, tuple):
-        index = tuple(item.data if isinstance(item, Tensor) else item for item in index)
-    return GetItem(index)(a)
+        return GetItem(tuple(_index_on_device(item, a.device) for item in index))(a)
+    return GetItem(_index_on_device(index, a.device))(a)
 
 
 def concatenate(tensors, axis=0):
@@ -168,6 +171,12 @@ def stack(tensors, axis=0):
 
 def to_device(a, device):
     return ToDevice(device)(a)
+
+
+def _index_on_device(item, device):
+    if isinstance(item, Tensor):
+        item = item.data
+    return backend.to_device(item, device) if hasattr(item, "dtype") else item
 
 
 def _check_same_ndim(name, tensors):

@@ -1,0 +1,131 @@
+"""reshape, flatten, transpose, swapaxes, broadcast_to, getitem, concatenate, stack, to_device."""
+import numpy
+import pytest
+
+import minigrad.functional as F
+from minigrad import Tensor, gradcheck
+
+RNG = numpy.random.default_rng(3)
+
+
+@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def device(request):
+    return request.param
+
+
+def leaf(array, device="cpu"):
+    """A float64 leaf that requires grad, as gradcheck wants."""
+    return Tensor(array, requires_grad=True, dtype="float64", device=device)
+
+
+# op on a Tensor, and the same op on a NumPy array
+ONE_INPUT_CASES = {
+    "reshape": (lambda x: x.reshape(4, 6), lambda a: a.reshape(4, 6)),
+    "reshape -1": (lambda x: F.reshape(x, (2, -1)), lambda a: a.reshape(2, -1)),
+    "flatten": (F.flatten, lambda a: a.reshape(2, 12)),
+    "transpose default": (lambda x: x.T, lambda a: a.transpose()),
+    "transpose axes": (lambda x: x.transpose(1, 2, 0), lambda a: a.transpose(1, 2, 0)),
+    "transpose negative axes": (lambda x: F.transpose(x, (-1, 0, -2)), lambda a: a.transpose(2, 0, 1)),
+    "swapaxes": (lambda x: F.swapaxes(x, 0, -1), lambda a: a.swapaxes(0, 2)),
+    "broadcast_to": (lambda x: x[:, :1, :].broadcast_to((5, 2, 3, 4)), lambda a: numpy.broadcast_to(a[:, :1, :], (5, 2, 3, 4))),
+    "getitem int": (lambda x: x[1], lambda a: a[1]),
+    "getitem slices": (lambda x: x[:, 1:, ::-2], lambda a: a[:, 1:, ::-2]),
+    "getitem ellipsis newaxis": (lambda x: x[..., None, 2], lambda a: a[..., None, 2]),
+    "getitem integer array": (lambda x: x[:, [2, 0]], lambda a: a[:, [2, 0]]),
+    "getitem repeated indices": (lambda x: x[[0, 0, 1, 0]], lambda a: a[[0, 0, 1, 0]]),
+    "getitem two arrays": (lambda x: x[[0, 1, 1], :, [3, 3, 0]], lambda a: a[[0, 1, 1], :, [3, 3, 0]]),
+}
+
+
+@pytest.mark.parametrize("name", ONE_INPUT_CASES)
+def test_values_and_gradients(name, device):
+    op, reference = ONE_INPUT_CASES[name]
+    array = RNG.standard_normal((2, 3, 4))
+    x = leaf(array, device)
+    numpy.testing.assert_array_equal(op(x).numpy(), reference(array))
+    assert gradcheck(op, [x])
+
+
+def test_getitem_boolean_mask(device):
+    array = RNG.standard_normal((3, 4))
+    mask = array > 0
+    x = leaf(array, device)
+    numpy.testing.assert_array_equal(x[mask].numpy(), array[mask])
+    assert gradcheck(lambda x: x[mask], [x])
+    x.grad = None
+    x[mask].sum().backward()
+    numpy.testing.assert_array_equal(x.grad, mask.astype(float))
+
+
+def test_repeated_indices_accumulate_their_gradients():
+    x = leaf([10.0, 20.0, 30.0])
+    x[[0, 0, 2]].backward(numpy.array([1.0, 2.0, 4.0]))
+    numpy.testing.assert_array_equal(x.grad, [3.0, 0.0, 4.0])
+
+
+def test_integer_tensor_index_gets_no_gradient():
+    x = leaf([10.0, 20.0, 30.0])
+    index = Tensor([2, 2, 1])
+    result = x[index]
+    result.sum().backward()
+    numpy.testing.assert_array_equal(result.numpy(), [30.0, 30.0, 20.0])
+    numpy.testing.assert_array_equal(x.grad, [0.0, 1.0, 2.0])
+    assert index.grad is None and not index.requires_grad
+
+
+@pytest.mark.parametrize("axis, shapes", [(0, [(2, 3), (1, 3), (4, 3)]), (1, [(2, 3), (2, 1), (2, 2)]), (-1, [(2, 1), (2, 3)])])
+def test_concatenate(axis, shapes, device):
+    arrays = [RNG.standard_normal(shape) for shape in shapes]
+    tensors = [leaf(array, device) for array in arrays]
+    numpy.testing.assert_array_equal(F.concatenate(tensors, axis).numpy(), numpy.concatenate(arrays, axis))
+    assert gradcheck(lambda *ts: F.concatenate(list(ts), axis), tensors)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_stack(axis, device):
+    arrays = [RNG.standard_normal((2, 3)) for _ in range(3)]
+    tensors = [leaf(array, device) for array in arrays]
+    numpy.testing.assert_array_equal(F.stack(tensors, axis).numpy(), numpy.stack(arrays, axis))
+    assert gradcheck(lambda *ts: F.stack(list(ts), axis), tensors)
+
+
+def test_concatenate_and_stack_errors():
+    with pytest.raises(ValueError, match="concatenate needs at least one tensor"):
+        F.concatenate([])
+    with pytest.raises(ValueError, match=r"stack: all tensors need the same number of dimensions, got shapes \[\(2,\), \(2, 1\)\]"):
+        F.stack([Tensor(numpy.ones(2)), Tensor(numpy.ones((2, 1)))])
+    with pytest.raises(ValueError, match=r"Concatenate on shapes \(2, 3\), \(4, 5\)"):
+        F.concatenate([Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((4, 5)))], axis=1)
+
+
+@pytest.mark.parametrize("axes", [(0, 1), (0, 1, 5), (0, 0, 1), (0, 1, -4)])
+def test_transpose_rejects_non_permutations(axes):
+    with pytest.raises(ValueError, match="Transpose on shapes \\(2, 3, 4\\)"):
+        F.transpose(Tensor(numpy.ones((2, 3, 4))), axes)
+
+
+def test_reshape_to_wrong_size_names_the_op():
+    with pytest.raises(ValueError, match=r"Reshape on shapes \(2, 3\)"):
+        Tensor(numpy.ones((2, 3))).reshape(4, 2)
+
+
+def test_to_cpu_is_a_no_op_that_passes_the_gradient():
+    x = leaf([1.0, 2.0])
+    y = x.to("cpu")
+    assert y.data is x.data and y.device == "cpu"
+    (y * 3).sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+@pytest.mark.gpu
+def test_gradient_flows_across_devices():
+    array = RNG.standard_normal((2, 3))
+    x = leaf(array)
+    on_gpu = x.to("gpu")
+    assert on_gpu.device == "gpu"
+    back = (on_gpu * on_gpu).to("cpu")
+    assert back.device == "cpu" and isinstance(back.data, numpy.ndarray)
+    back.sum().backward()
+    assert isinstance(x.grad, numpy.ndarray)
+    numpy.testing.assert_allclose(x.grad, 2 * array)
+    assert gradcheck(lambda x: (x.to("gpu") ** 3).sum(axis=0).to("cpu"), [leaf(array)])
