@@ -1,7 +1,7 @@
 """Write files so that a crash never leaves a half-written one behind."""
 import contextlib
 import os
-import tempfile
+import uuid
 
 
 @contextlib.contextmanager
@@ -10,14 +10,17 @@ def atomic_write(path, mode="wb"):
 
     os.replace is atomic within one file system, so readers see either the old
     file or the complete new one. On an exception the temporary file is removed.
+    The temporary file is opened with plain open() (not mkstemp) so it gets the
+    usual permissions of the user's umask.
     """
-    directory = os.path.dirname(os.path.abspath(path))
+    directory, name = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    temporary = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(handle, mode) as file:
+        with open(temporary, "x" + mode.replace("w", "")) as file:
             yield file
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
         raise
