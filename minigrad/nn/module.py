@@ -99,23 +99,21 @@ class Module:
     def register_buffer(self, name, tensor):
         """Register state that is saved in ``state_dict`` and moved by ``to`` but not learned (None allowed)."""
         if not _is_buffer_value(tensor):
-            raise TypeError(f"buffer {name!r} must be a Tensor or None, got {type(tensor).__name__}")
-        if isinstance(tensor, Parameter):
-            raise TypeError(f"buffer {name!r} is a Parameter; assign it as an attribute to register a parameter")
-        self.__dict__.pop(name, None)
+            raise TypeError(f"buffer {name!r} must be a Tensor (not a Parameter) or None, got {type(tensor).__name__}")
+        for registry in (self.__dict__, self._parameters, self._modules):
+            registry.pop(name, None)
         self._buffers[name] = tensor
 
     # Traversal
-    def named_modules(self, prefix=""):
-        """(dotted name, module) for this module (name ``prefix``) and every descendant, each once, parents first."""
-        seen, stack = set(), [(prefix, self)]
-        while stack:
-            name, module = stack.pop()
-            if id(module) in seen:
-                continue
-            seen.add(id(module))
-            yield name, module
-            stack.extend(reversed([(_join(name, child_name), child) for child_name, child in module._modules.items()]))
+    def named_modules(self, prefix="", memo=None):
+        """(dotted name, module) for this module (named ``prefix``) and every descendant, parents first, each once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(_join(prefix, name), memo)
 
     def modules(self):
         return (module for _, module in self.named_modules())
@@ -126,14 +124,19 @@ class Module:
     def children(self):
         return iter(self._modules.values())
 
-    def _named_tensors(self, registry):
-        """(dotted name, tensor) of every tensor in one registry of every module, each tensor once."""
+    def _named_tensors(self, *registries):
+        """(dotted name, tensor) from the given registries of every module, module by module, each tensor once.
+
+        With both registries this is PyTorch's state_dict order: a module's parameters,
+        its buffers, then its children's.
+        """
         seen = set()
         for prefix, module in self.named_modules():
-            for name, tensor in getattr(module, registry).items():
-                if tensor is not None and id(tensor) not in seen:
-                    seen.add(id(tensor))
-                    yield _join(prefix, name), tensor
+            for registry in registries:
+                for name, tensor in getattr(module, registry).items():
+                    if tensor is not None and id(tensor) not in seen:
+                        seen.add(id(tensor))
+                        yield _join(prefix, name), tensor
 
     def named_parameters(self):
         return self._named_tensors("_parameters")
@@ -171,22 +174,13 @@ class Module:
         return self
 
     # Saving and loading
-    def _state_tensors(self):
-        """Dotted name -> Tensor of every parameter and buffer, module by module: PyTorch's state_dict order."""
-        tensors = collections.OrderedDict()
-        for prefix, module in self.named_modules():
-            for name, tensor in [*module._parameters.items(), *module._buffers.items()]:
-                if tensor is not None:
-                    tensors[_join(prefix, name)] = tensor
-        return tensors
-
     def state_dict(self):
         """Dotted name -> raw array of every parameter and buffer, with PyTorch's key names.
 
         The arrays are the module's own (not copies), as in PyTorch: save them or copy them
         before training on.
         """
-        return collections.OrderedDict((name, tensor.data) for name, tensor in self._state_tensors().items())
+        return collections.OrderedDict((name, tensor.data) for name, tensor in self._named_tensors("_parameters", "_buffers"))
 
     def load_state_dict(self, state, strict=True):
         """Copy the arrays of ``state`` into this module's parameters and buffers, cast to their dtype.
@@ -194,7 +188,7 @@ class Module:
         Nothing is copied unless every shape matches. strict: every key of the module must be in
         ``state`` and no other key may be. Returns (missing_keys, unexpected_keys).
         """
-        own = self._state_tensors()
+        own = dict(self._named_tensors("_parameters", "_buffers"))
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         problems = []

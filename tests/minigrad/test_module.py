@@ -1,4 +1,6 @@
 """Module, Parameter and Sequential: registration, traversal, modes, devices, state_dict, hooks, repr."""
+import copy
+
 import numpy
 import pytest
 
@@ -68,10 +70,12 @@ def test_reassigning_an_attribute_moves_it_between_kinds():
     assert list(scale.named_buffers()) == []
 
 
-def test_a_shared_parameter_is_listed_once():
+def test_a_shared_parameter_or_module_is_listed_once():
     net = Net()
     net.head.factor = net.features[0].factor
     assert len(list(net.parameters())) == 3
+    net.head = net.features[0]
+    assert [name for name, _ in net.named_modules()] == ["", "features", "features.0", "features.1", "features.2"]
 
 
 def test_train_and_eval_propagate_to_every_descendant():
@@ -101,13 +105,23 @@ def test_forgetting_super_init_is_explained():
 
 
 def test_register_buffer_rejects_non_tensors():
-    with pytest.raises(TypeError, match="buffer 'stats' must be a Tensor or None, got ndarray"):
+    with pytest.raises(TypeError, match=r"buffer 'stats' must be a Tensor \(not a Parameter\) or None, got ndarray"):
         nn.Module().register_buffer("stats", numpy.zeros(2))
+    with pytest.raises(TypeError, match="got Parameter"):
+        nn.Module().register_buffer("stats", nn.Parameter(numpy.zeros(2)))
 
 
 def test_to_unknown_device_names_it():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         Net().to("tpu")
+
+
+def test_deepcopy_gives_an_independent_module():
+    net = Net()
+    clone = copy.deepcopy(net)
+    clone.head.factor.data[:] = 0
+    assert net.head.factor.data.min() == 1
+    assert [name for name, _ in clone.named_parameters()] == [name for name, _ in net.named_parameters()]
 
 
 def test_to_cpu_returns_the_module_itself():
