@@ -1,0 +1,223 @@
+"""Tensor and the autograd engine: construction, accumulation, graph shapes, no_grad, detach, errors."""
+import numpy
+import pytest
+
+import minigrad.functional as F
+from minigrad import Function, Tensor, is_grad_enabled, no_grad
+
+
+@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def device(request):
+    return request.param
+
+
+def leaf(array, device="cpu"):
+    return Tensor(array, requires_grad=True, dtype="float64", device=device)
+
+
+def test_construction_dtypes():
+    assert Tensor([1.0, 2.0]).dtype == numpy.float32  # Python floats default to float32, as in PyTorch
+    assert Tensor(1.5).dtype == numpy.float32
+    assert Tensor([1, 2]).dtype == numpy.int64
+    assert Tensor([True]).dtype == bool
+    assert Tensor(numpy.zeros(2)).dtype == numpy.float64  # an array keeps its dtype
+    assert Tensor([1, 2], dtype="float64").dtype == numpy.float64
+    x = Tensor(Tensor([1.0]), requires_grad=True)
+    assert x.requires_grad and x.is_leaf and x.grad is None
+
+
+def test_properties_and_conversions():
+    x = Tensor(numpy.arange(6.0).reshape(2, 3))
+    assert (x.shape, x.ndim, x.size, len(x), x.device) == ((2, 3), 2, 6, 2, "cpu")
+    assert Tensor([[4.0]]).item() == 4.0
+    assert isinstance(x.numpy(), numpy.ndarray)
+    assert "device='cpu'" in repr(x) and "requires_grad=True" in repr(leaf([1.0]))
+    assert "grad_fn=Mul" in repr(leaf([1.0]) * 2)
+    numpy.testing.assert_array_equal(x > 2, [[False, False, False], [True, True, True]])
+
+
+def test_requires_grad_on_integers_is_refused():
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients; this tensor is int64"):
+        Tensor([1, 2], requires_grad=True)
+
+
+def test_unknown_device_string():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        Tensor([1.0], device="tpu")
+
+
+def test_gradients_accumulate_until_reset(device):
+    x = leaf([1.0, 2.0, 3.0], device)
+    (x * x).sum().backward()
+    (x * x).sum().backward()
+    numpy.testing.assert_allclose(x.grad, [4.0, 8.0, 12.0])  # 2 * 2x
+    x.zero_grad()
+    assert x.grad is None
+    (x * 3).sum().backward()
+    numpy.testing.assert_allclose(x.grad, [3.0, 3.0, 3.0])
+    x.grad = None
+    (x * 5).sum().backward()
+    numpy.testing.assert_allclose(x.grad, [5.0, 5.0, 5.0])
+
+
+def test_leaf_gradient_is_a_writable_copy():
+    x = leaf([1.0, 2.0])
+    x.sum().backward()  # Sum's backward hands out a read-only broadcast view
+    x.grad *= 2
+    numpy.testing.assert_array_equal(x.grad, [2.0, 2.0])
+
+
+def test_leaf_gradient_takes_the_leaf_dtype():
+    x = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
+    (x * numpy.array([1.0, 2.0, 3.0])).sum().backward()  # the product is float64
+    assert x.grad.dtype == numpy.float32
+    numpy.testing.assert_array_equal(x.grad, [1.0, 2.0, 3.0])
+
+
+def test_diamond_graph(device):
+    x = leaf([0.5, -2.0, 3.0], device)
+    y = x * x + x  # y reaches b along two paths
+    b = y * 2 + y**2
+    b.sum().backward()
+    values = numpy.array([0.5, -2.0, 3.0])
+    y_values = values**2 + values
+    numpy.testing.assert_allclose(x.grad, (2 + 2 * y_values) * (2 * values + 1))
+
+
+def test_backward_from_a_leaf():
+    x = leaf([1.0, 2.0])
+    x.backward(numpy.array([3.0, 4.0]))
+    numpy.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_backward_accepts_a_tensor_gradient():
+    x = leaf([1.0, 2.0])
+    (x * 3).backward(Tensor(numpy.array([1.0, -1.0])))
+    numpy.testing.assert_array_equal(x.grad, [3.0, -3.0])
+
+
+def test_no_grad_records_nothing_and_restores_the_state():
+    x = leaf([1.0, 2.0])
+    with no_grad():
+        assert not is_grad_enabled()
+        y = x * 2
+        with no_grad():
+            pass
+        assert not is_grad_enabled()  # a nested block leaves the outer one in force
+    assert is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    with pytest.raises(ZeroDivisionError):
+        with no_grad():
+            1 / 0
+    assert is_grad_enabled()
+    assert (x * 2).requires_grad
+
+
+def test_detach_cuts_the_graph_and_shares_data():
+    x = leaf([1.0, 2.0])
+    detached = x.detach()
+    assert detached.data is x.data and not detached.requires_grad and detached.grad_fn is None
+    (x * x.detach()).sum().backward()  # only the first factor is differentiated
+    numpy.testing.assert_array_equal(x.grad, [1.0, 2.0])
+
+
+def test_long_chain_needs_no_recursion():
+    x = leaf([1.0])
+    y = x
+    for step in range(10_000):
+        y = y * 1.0 + 0.0 if step % 2 else F.neg(y)
+    y.backward(numpy.array([1.0]))
+    numpy.testing.assert_array_equal(x.grad, [1.0])  # an even number of negations
+    del y  # freeing the chain must not recurse either
+
+
+def test_integer_inputs_get_no_gradient():
+    x = leaf([1.0, 2.0, 3.0])
+    counts = Tensor([2, 0, 1])
+    (x * counts).sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [2.0, 0.0, 1.0])
+    assert counts.grad is None
+
+
+def test_constant_inputs_get_no_gradient():
+    x, constant = leaf([1.0, 2.0]), Tensor([5.0, 7.0], dtype="float64")
+    (x * constant).sum().backward()
+    assert constant.grad is None and not constant.requires_grad
+
+
+def test_ops_on_constants_record_no_graph():
+    y = Tensor([1.0]) * 2
+    assert not y.requires_grad and y.grad_fn is None
+
+
+def test_backward_on_non_scalar_needs_a_gradient():
+    with pytest.raises(RuntimeError, match=r"single-element tensor; this one has shape \(2,\)"):
+        (leaf([1.0, 2.0]) * 2).backward()
+
+
+def test_backward_with_gradient_of_wrong_shape():
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\) but the tensor has shape \(2,\)"):
+        (leaf([1.0, 2.0]) * 2).backward(numpy.ones(3))
+
+
+def test_backward_on_tensor_without_grad():
+    with pytest.raises(RuntimeError, match="backward\\(\\) on a tensor that does not require grad"):
+        Tensor([1.0]).backward()
+
+
+@pytest.mark.parametrize("make_graph", [lambda x: (x * x).sum(), lambda x: (x + x).sum()], ids=["saves arrays", "saves nothing"])
+def test_second_backward_through_a_freed_graph(make_graph):
+    x = leaf([1.0, 2.0])
+    loss = make_graph(x)
+    loss.backward()
+    with pytest.raises(RuntimeError, match="a second time: the graph was freed.*retain_graph=True"):
+        loss.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    numpy.testing.assert_array_equal(x.grad, [4.0, 8.0])
+
+
+class WrongCount(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, grad):
+        return (grad,)
+
+
+class WrongShape(Function):
+    def forward(self, a):
+        return a.sum()
+
+    def backward(self, grad):
+        return (grad,)
+
+
+def test_engine_checks_what_a_backward_returns():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="WrongCount.backward returned 1 gradients for 2 inputs"):
+        WrongCount()(x, x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"WrongShape.backward returned a gradient of shape \(\) for input 0 of shape \(2,\)"):
+        WrongShape()(x).backward()
+
+
+@pytest.mark.gpu
+def test_tensor_to_gpu_and_back():
+    x = leaf([1.0, 2.0, 3.0])
+    on_gpu = x.to("gpu")
+    assert on_gpu.device == "gpu" and on_gpu.requires_grad
+    assert Tensor([1.0], device="cuda").device == "gpu"
+    result = (on_gpu * on_gpu + 1).to("cpu").sum()
+    result.backward()
+    numpy.testing.assert_allclose(x.grad, [2.0, 4.0, 6.0])
+    assert isinstance(x.grad, numpy.ndarray)
+    # and the other way round: a GPU leaf, a CPU computation
+    y = leaf([1.0, -1.0], device="gpu")
+    (y.to("cpu") * 3).sum().backward()
+    assert y.grad.__class__.__module__.startswith("cupy")
+    numpy.testing.assert_allclose(y.grad.get(), [3.0, 3.0])
