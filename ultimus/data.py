@@ -13,6 +13,7 @@ a hash of the source: a changed source gets a new cache entry, an unreadable ent
 """
 import dataclasses
 import hashlib
+import http.client
 import io
 import os
 import pathlib
@@ -63,8 +64,8 @@ def load_cifar10(source=None, cache_dir=None, download=True):
     With ``source=None`` the official archive is taken from ``cache_dir``, downloaded there first
     when it is missing and ``download`` is true. ``cache_dir`` defaults to ``default_cache_dir()``.
     """
-    cache_dir = pathlib.Path(cache_dir if cache_dir is not None else default_cache_dir())
-    source = pathlib.Path(source) if source is not None else official_archive(cache_dir, download)
+    cache_dir = pathlib.Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser()
+    source = pathlib.Path(source).expanduser() if source is not None else official_archive(cache_dir, download)
     if not source.exists():
         raise FileNotFoundError(f"CIFAR-10 source {source} does not exist; {_WHERE_TO_POINT}")
     cache_path = cache_dir / f"cifar10-v{CACHE_FORMAT}-{source_fingerprint(source)}.npz"
@@ -101,7 +102,7 @@ def official_archive(cache_dir, download=True):
                     f"the download of {OFFICIAL_URL} is corrupt: md5 {actual}, expected {OFFICIAL_MD5}; "
                     f"try again, or {_WHERE_TO_POINT}"
                 )
-    except OSError as error:
+    except (OSError, http.client.HTTPException) as error:
         raise RuntimeError(f"could not download {OFFICIAL_URL} ({error}); {_WHERE_TO_POINT}") from error
     return path
 
@@ -282,7 +283,8 @@ def _read_official(tree, root, source):
 
 def _unpickle(tree, name, source):
     if name not in tree.files:
-        raise ValueError(f"{_where(source, name)} is missing: the official CIFAR-10 format needs {', '.join(OFFICIAL_FILES)}")
+        needed = ", ".join(OFFICIAL_FILES)
+        raise ValueError(f"{_where(source, name)} is missing: the official CIFAR-10 format needs {needed}")
     try:
         # The batches are Python 2 pickles: encoding="bytes" keeps their str keys as bytes.
         return pickle.loads(tree.files[name], encoding="bytes")
@@ -308,7 +310,9 @@ def _official_batch(tree, name, source, classes):
             f"got {data.dtype} {data.shape} and {labels.shape[0] if labels.ndim else 'no'} labels"
         )
     if len(labels) and not 0 <= labels.min() <= labels.max() < len(classes):
-        raise ValueError(f"{_where(source, name)}: labels must lie in 0..{len(classes) - 1}, found {labels.min()}..{labels.max()}")
+        raise ValueError(
+            f"{_where(source, name)}: labels must lie in 0..{len(classes) - 1}, found {labels.min()}..{labels.max()}"
+        )
     images = data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)
     return numpy.ascontiguousarray(images), labels.astype(numpy.int64)
 
@@ -330,15 +334,11 @@ def _image_root(tree, source):
 
 def _read_image_folder(tree, root, source):
     """Decode ``root``/{train,test}/<class>/<image>; classes are the sorted folder names."""
+    classes = _classes(tree, root, source)
     images_by_folder = {}
     for name in sorted(tree.files):
         if name.lower().endswith(IMAGE_SUFFIXES):
             images_by_folder.setdefault(posixpath.dirname(name), []).append(name)
-    class_folders = {split: _class_folders(tree, posixpath.join(root, split), source) for split in SPLITS}
-    for split, other in (SPLITS, SPLITS[::-1]):
-        for name in sorted(set(class_folders[split]) - set(class_folders[other])):
-            raise ValueError(f"class folder '{name}' is in {split}/ but missing from {other}/ in {source}")
-    classes = class_folders["train"]
     names, labels = {}, {}
     for split in SPLITS:
         names[split], labels[split] = [], []
@@ -357,10 +357,21 @@ def _read_image_folder(tree, root, source):
     )
 
 
-def _class_folders(tree, split_folder, source):
-    if split_folder not in tree.folders:
-        raise ValueError(f"the '{posixpath.basename(split_folder)}' split is missing: no folder {_where(source, split_folder)}")
-    return sorted(posixpath.basename(folder) for folder in tree.folders if posixpath.dirname(folder) == split_folder)
+def _classes(tree, root, source):
+    """The sorted class folder names, which train/ and test/ must share."""
+    class_folders = {}
+    for split in SPLITS:
+        split_folder = posixpath.join(root, split)
+        if split_folder not in tree.folders:
+            raise ValueError(f"the '{split}' split is missing: no folder {_where(source, split_folder)}")
+        class_folders[split] = {
+            posixpath.basename(folder) for folder in tree.folders if posixpath.dirname(folder) == split_folder
+        }
+    for split, other in (("train", "test"), ("test", "train")):
+        only_here = sorted(class_folders[split] - class_folders[other])
+        if only_here:
+            raise ValueError(f"class folder '{only_here[0]}' is in {split}/ but missing from {other}/ in {source}")
+    return sorted(class_folders["train"])
 
 
 def _decode_images(tree, names, source, progress):
@@ -376,13 +387,13 @@ def decode_image(content, where):
     """The bytes of a 32x32 PNG/JPEG -> uint8 (32, 32, 3) RGB; ``where`` names the file in errors."""
     try:
         with Image.open(io.BytesIO(content)) as image:
-            if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-                raise ValueError(f"{where} is {image.size[0]}x{image.size[1]} pixels; CIFAR-10 images are 32x32")
-            return numpy.asarray(image.convert("RGB"))
-    except ValueError:
-        raise
-    except Exception as error:  # Pillow reports bad files as OSError, SyntaxError, struct.error, ...
+            width, height = image.size  # read from the header: a wrong size is caught before decoding
+            rgb = image.convert("RGB") if (width, height) == (IMAGE_SIZE, IMAGE_SIZE) else None
+    except Exception as error:  # Pillow reports bad files as OSError, ValueError, SyntaxError, ...
         raise ValueError(f"cannot decode {where} ({error})") from error
+    if rgb is None:
+        raise ValueError(f"{where} is {width}x{height} pixels; CIFAR-10 images are 32x32")
+    return numpy.asarray(rgb)
 
 
 # ---------------------------------------------------------------- subsets and statistics

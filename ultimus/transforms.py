@@ -92,6 +92,7 @@ class RandomCrop:
         _check_float_batch(images)
         count, _, height, width = images.shape
         generator = _generator(self.generator, images)
+        # max(..., 0): a window larger than the padded image is left for crop to explain.
         tops = generator.integers(0, max(height + 2 * self.padding - self.size, 0) + 1, size=count)
         lefts = generator.integers(0, max(width + 2 * self.padding - self.size, 0) + 1, size=count)
         return crop(images, tops, lefts, self.size, self.padding, self.fill)
@@ -120,7 +121,9 @@ def cut_holes(images, tops, lefts, height, width, fill):
     _check_float_batch(images)
     tops, lefts = _like(images, tops), _like(images, lefts)
     if tops.shape != lefts.shape or tops.shape[:1] != images.shape[:1]:
-        raise ValueError(f"tops and lefts must both be (N,) or (N, holes) with N={len(images)}, got {tops.shape} and {lefts.shape}")
+        raise ValueError(
+            f"tops and lefts must both be (N,) or (N, holes) with N={len(images)}, got {tops.shape} and {lefts.shape}"
+        )
     return _fill_where(images, hole_mask(tops, lefts, height, width, *images.shape[2:]), fill)
 
 

@@ -131,7 +131,8 @@ def test_image_folder_archive(tmp_path, cache, top_level):
 def test_jpeg_and_grey_images_decode_to_rgb(tmp_path, cache):
     folder, expected = make_image_folder(tmp_path / "images")
     rows, columns = numpy.mgrid[0:32, 0:32]
-    pixels = numpy.stack([rows * 8, columns * 8, (rows + columns) * 4], axis=-1).astype(numpy.uint8)  # smooth: JPEG keeps it
+    # A smooth picture, which JPEG keeps nearly intact.
+    pixels = numpy.stack([rows * 8, columns * 8, (rows + columns) * 4], axis=-1).astype(numpy.uint8)
     Image.fromarray(pixels).save(folder / "train" / "dog" / "0005.jpg", quality=95)
     Image.fromarray(pixels[:, :, 0]).save(folder / "test" / "cat" / "0007.png")  # mode "L"
     dataset = load_cifar10(folder, cache_dir=cache)
@@ -282,7 +283,8 @@ def test_download_is_checked_cached_and_reused(tmp_path, cache, monkeypatch):
 
 def test_download_with_wrong_md5_is_discarded(cache, monkeypatch):
     monkeypatch.setattr(data, "_fetch", lambda url, file: file.write(b"a truncated download"))
-    with pytest.raises(RuntimeError, match=f"md5 {hashlib.md5(b'a truncated download').hexdigest()}, expected {data.OFFICIAL_MD5}"):
+    actual = hashlib.md5(b"a truncated download").hexdigest()
+    with pytest.raises(RuntimeError, match=f"md5 {actual}, expected {data.OFFICIAL_MD5}"):
         load_cifar10(cache_dir=cache)
     assert cache_files(cache) == []
 
