@@ -1,7 +1,8 @@
 """Adam and AdamW, exactly as PyTorch defines them (bias-corrected moments, eps outside the root)."""
+import functools
 import math
 
-from minigrad.backend import get_array_module
+from minigrad.backend import device_of, get_array_module, require_cupy
 from minigrad.optim.optimizer import Optimizer
 
 
@@ -38,16 +39,24 @@ class Adam(Optimizer):
         # Python floats keep the arithmetic in the parameter's dtype (NumPy and CuPy do not promote for them).
         beta1, beta2 = (float(beta) for beta in group["betas"])
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
-        xp = get_array_module(param.data)
         if not state:
             _init_state(state, param.data, group["amsgrad"])
         state["step"] += 1
-        step = state["step"]
-        if weight_decay and self.decoupled_weight_decay:
-            param.data *= 1 - lr * weight_decay
-        elif weight_decay:
-            grad = grad + weight_decay * param.data
+        step_size = lr / (1 - beta1 ** state["step"])
+        root_correction = math.sqrt(1 - beta2 ** state["step"])
+        # Decoupled decay shrinks p before the update; L2 decay adds to the gradient instead.
+        shrink = 1 - lr * weight_decay if self.decoupled_weight_decay else 1.0
+        l2_decay = 0.0 if self.decoupled_weight_decay else weight_decay
         first_moment, second_moment = state["exp_avg"], state["exp_avg_sq"]
+        if device_of(param.data) == "gpu" and not group["amsgrad"]:
+            _fused_adam_kernel()(grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, root_correction, eps, shrink,
+                                 l2_decay, param.data, first_moment, second_moment)
+            return
+        xp = get_array_module(param.data)
+        if shrink != 1.0:
+            param.data *= shrink
+        if l2_decay:
+            grad = grad + l2_decay * param.data
         first_moment *= beta1
         first_moment += (1 - beta1) * grad
         second_moment *= beta2
@@ -55,9 +64,9 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             second_moment = xp.maximum(state["max_exp_avg_sq"], second_moment, out=state["max_exp_avg_sq"])
         denominator = xp.sqrt(second_moment)
-        denominator /= math.sqrt(1 - beta2**step)
+        denominator /= root_correction
         denominator += eps
-        param.data -= (lr / (1 - beta1**step)) * (first_moment / denominator)
+        param.data -= step_size * (first_moment / denominator)
 
 
 class AdamW(Adam):
@@ -77,3 +86,28 @@ def _init_state(state, data, amsgrad):
     state["exp_avg_sq"] = xp.zeros_like(data)
     if amsgrad:
         state["max_exp_avg_sq"] = xp.zeros_like(data)
+
+
+@functools.cache
+def _fused_adam_kernel():
+    """The update above as one CUDA kernel (CuPy), for speed on the GPU.
+
+    Written as a dozen array operations, a step of Adam costs a dozen kernel
+    launches per parameter, which for a small model take longer than the
+    arithmetic. The formulas are the same, in the same order; 1 - beta comes
+    in computed in double precision, as on the CPU (in float32, 1 - 0.999 is
+    off by 1e-5 relative, enough to drift from the CPU's trajectory).
+    """
+    return require_cupy().ElementwiseKernel(
+        "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T root_correction, T eps, "
+        "T shrink, T l2_decay",
+        "T param, T exp_avg, T exp_avg_sq",
+        """
+        param *= shrink;
+        T g = grad + l2_decay * param;
+        exp_avg = beta1 * exp_avg + one_minus_beta1 * g;
+        exp_avg_sq = beta2 * exp_avg_sq + one_minus_beta2 * g * g;
+        param -= step_size * (exp_avg / (sqrt(exp_avg_sq) / root_correction + eps));
+        """,
+        "minigrad_fused_adam",
+    )

@@ -359,18 +359,39 @@ def test_adam_with_one_cycle_matches_torch_for_gradients_as_small_as_eps():
 
 
 @pytest.mark.gpu
-def test_gpu_adam_matches_cpu_and_load_state_dict_moves_state_to_the_gpu():
+@pytest.mark.parametrize("optimizer_class, options", [
+    (Adam, {"weight_decay": 0.1}),
+    (AdamW, {"weight_decay": 0.1}),
+    (Adam, {"amsgrad": True}),
+])
+@pytest.mark.parametrize("scale", [1.0, 1e-7])
+def test_gpu_adam_matches_the_cpu(optimizer_class, options, scale):
+    """The GPU runs Adam as one fused kernel (amsgrad excepted): it must follow the CPU's arrays."""
     cpu_param, gpu_param = make_param(START, "float32"), make_param(START, "float32", device="gpu")
-    cpu_optimizer, gpu_optimizer = Adam([cpu_param], lr=0.05, weight_decay=0.1), Adam([gpu_param], lr=0.05, weight_decay=0.1)
-    for gradient in fixed_gradients(5, 4):
+    cpu_optimizer = optimizer_class([cpu_param], lr=0.05, **options)
+    gpu_optimizer = optimizer_class([gpu_param], lr=0.05, **options)
+    for gradient in fixed_gradients(20, 4, scale=scale):
         cpu_param.grad = gradient.astype("float32")
-        gpu_param.grad = backend.to_device(gradient.astype("float32"), "gpu")
+        gpu_param.grad = backend.to_device(cpu_param.grad, "gpu")
         cpu_optimizer.step()
         gpu_optimizer.step()
-    numpy.testing.assert_allclose(gpu_param.numpy(), cpu_param.data, rtol=1e-5, atol=1e-7)
-    assert backend.device_of(gpu_optimizer.state[gpu_param]["exp_avg"]) == "gpu"
+        numpy.testing.assert_allclose(gpu_param.numpy(), cpu_param.data, rtol=1e-5, atol=1e-6)
+    for key, value in cpu_optimizer.state[cpu_param].items():
+        if hasattr(value, "dtype"):
+            assert backend.device_of(gpu_optimizer.state[gpu_param][key]) == "gpu"
+            on_gpu = backend.to_device(gpu_optimizer.state[gpu_param][key], "cpu")
+            numpy.testing.assert_allclose(on_gpu, value, rtol=1e-5, atol=1e-5 * numpy.abs(value).max())
+
+
+@pytest.mark.gpu
+def test_load_state_dict_moves_state_to_the_gpu():
+    cpu_param = make_param(START, "float32")
+    cpu_optimizer = Adam([cpu_param], lr=0.05)
+    for gradient in fixed_gradients(3, 4):
+        cpu_param.grad = gradient.astype("float32")
+        cpu_optimizer.step()
     resumed = make_param(cpu_param.data, "float32", device="gpu")
-    resumed_optimizer = Adam([resumed], lr=0.05, weight_decay=0.1)
+    resumed_optimizer = Adam([resumed], lr=0.05)
     resumed_optimizer.load_state_dict(cpu_optimizer.state_dict())
     assert backend.device_of(resumed_optimizer.state[resumed]["exp_avg"]) == "gpu"
     cpu_param.grad, resumed.grad = numpy.ones(4, "float32"), backend.to_device(numpy.ones(4, "float32"), "gpu")
