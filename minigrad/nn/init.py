@@ -24,7 +24,8 @@ def uniform_(tensor, low=0.0, high=1.0):
 
 def normal_(tensor, mean=0.0, std=1.0):
     """Fill with samples of N(mean, std**2)."""
-    return _fill(tensor, mean + std * backend.random_generator("cpu").standard_normal(tensor.shape, dtype=numpy.float64))
+    standard = backend.random_generator("cpu").standard_normal(tensor.shape, dtype=numpy.float64)
+    return _fill(tensor, mean + std * standard)
 
 
 def constant_(tensor, value):
@@ -61,7 +62,9 @@ def calculate_gain(nonlinearity, param=None):
     if nonlinearity == "leaky_relu":
         negative_slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + negative_slope**2))
-    raise ValueError(f"unknown nonlinearity {nonlinearity!r}: expected linear, conv2d, sigmoid, tanh, relu or leaky_relu")
+    raise ValueError(
+        f"unknown nonlinearity {nonlinearity!r}: expected linear, conv2d, sigmoid, tanh, relu or leaky_relu"
+    )
 
 
 def _kaiming_std(tensor, a, mode, nonlinearity):

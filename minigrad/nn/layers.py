@@ -96,10 +96,13 @@ class BatchNorm2d(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(numpy.ones(num_features, dtype=numpy.float32)) if affine else None
         self.bias = Parameter(numpy.zeros(num_features, dtype=numpy.float32)) if affine else None
-        tracked = track_running_stats
-        self.register_buffer("running_mean", Tensor(numpy.zeros(num_features, dtype=numpy.float32)) if tracked else None)
-        self.register_buffer("running_var", Tensor(numpy.ones(num_features, dtype=numpy.float32)) if tracked else None)
-        self.register_buffer("num_batches_tracked", Tensor(numpy.array(0, dtype=numpy.int64)) if tracked else None)
+        running = {
+            "running_mean": numpy.zeros(num_features, dtype=numpy.float32),
+            "running_var": numpy.ones(num_features, dtype=numpy.float32),
+            "num_batches_tracked": numpy.array(0, dtype=numpy.int64),
+        }
+        for name, array in running.items():  # registered as None without tracking, as in PyTorch
+            self.register_buffer(name, Tensor(array) if track_running_stats else None)
 
     def forward(self, x):
         _check_4d("BatchNorm2d", x)

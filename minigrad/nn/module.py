@@ -180,7 +180,8 @@ class Module:
         The arrays are the module's own (not copies), as in PyTorch: save them or copy them
         before training on.
         """
-        return collections.OrderedDict((name, tensor.data) for name, tensor in self._named_tensors("_parameters", "_buffers"))
+        tensors = self._named_tensors("_parameters", "_buffers")
+        return collections.OrderedDict((name, tensor.data) for name, tensor in tensors)
 
     def load_state_dict(self, state, strict=True):
         """Copy the arrays of ``state`` into this module's parameters and buffers, cast to their dtype.

@@ -66,7 +66,7 @@ def test_kaiming_and_xavier_spreads_follow_their_formulas():
     init.normal_(weight, mean=3.0, std=0.5)
     assert weight.data.mean() == pytest.approx(3.0, abs=0.01) and weight.data.std() == pytest.approx(0.5, rel=0.02)
     assert init.constant_(weight, 0.25).data.max() == 0.25 and weight.dtype == numpy.float32
-    assert init.zeros_(weight).data.any() == False and init.ones_(weight).data.min() == 1  # noqa: E712
+    assert not init.zeros_(weight).data.any() and init.ones_(weight).data.min() == 1
 
 
 def test_calculate_gain_values():
@@ -125,7 +125,7 @@ def test_batchnorm2d_training_normalizes_with_batch_statistics_and_updates_runni
     layer = nn.BatchNorm2d(3)
     layer.weight.data[:] = [1.0, 2.0, 0.5]
     layer.bias.data[:] = [0.0, -1.0, 3.0]
-    x = _random(4, 3, 2, 5, dtype=numpy.float64).astype(numpy.float32)
+    x = _random(4, 3, 2, 5)
     output = layer(Tensor(x)).data
     mean = x.mean(axis=(0, 2, 3), keepdims=True)
     var = x.var(axis=(0, 2, 3), keepdims=True)
