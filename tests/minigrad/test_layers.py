@@ -268,7 +268,7 @@ def test_small_network_on_gpu_matches_cpu():
     cpu_output = model(Tensor(x)).data
     cpu_state = {name: array.copy() for name, array in model.state_dict().items()}
     model.to("gpu")
-    model.load_state_dict(cpu_state)  # undo the running-statistics update of the CPU pass
+    model.load_state_dict(cpu_state)  # NumPy arrays loaded into the CuPy parameters and buffers
     gpu_output = model(Tensor(cupy.asarray(x)))
     assert isinstance(gpu_output.data, cupy.ndarray)
     numpy.testing.assert_allclose(gpu_output.data.get(), cpu_output, rtol=1e-10, atol=1e-12)
