@@ -1,0 +1,185 @@
+"""2-D convolution by im2col: one matrix product instead of a loop over pixels.
+
+Picture a kh x kw kernel sliding over a zero-padded image. Each output pixel
+sees one kh x kw patch of every input channel, its receptive field. Unroll
+every receptive field into a column of length kh*kw*C_in and line the columns
+up side by side, one per output pixel of every image: the column matrix, of
+shape (kh*kw*C_in, N*H_out*W_out). The convolution is then a single matrix
+product that BLAS (or cuBLAS) runs at full speed::
+
+    x (N, C_in, H, W)  --pad, im2col-->  columns (kh*kw*C_in, N*H_out*W_out)
+    weight rows (C_out, kh*kw*C_in) @ columns  ->  (C_out, N*H_out*W_out)  ->  y (N, C_out, H_out, W_out)
+
+The backward pass runs the picture in reverse: dW = dY_rows @ columns^T, and
+the gradient of the columns, W^T @ dY_rows, goes back to the image by col2im,
+which adds each column entry to the pixel it was copied from. Where receptive
+fields overlap, a pixel was copied into several columns, and its gradients add.
+
+No loop over images or pixels is needed. For one kernel offset (i, j), the
+entries that the offset contributes to all columns form one strided slice of
+the padded image, ``padded[..., i::stride_h, j::stride_w]`` cut to
+H_out x W_out. So im2col is kh*kw slice copies and col2im kh*kw slice
+additions; this is why the column rows are ordered (i, j, c), and why the
+weight is permuted to that order. The same body runs on CuPy, where each slice
+copy is one GPU kernel.
+
+The images are kept channel-first, (C, N, H, W), while convolving: the matrix
+product then yields (C_out, N, H_out, W_out), and bringing the batch axis back
+to the front moves whole H_out x W_out blocks, a cheap copy.
+"""
+from minigrad.backend import get_array_module
+from minigrad.tensor import Function
+
+
+def pair(value, name):
+    """An int or a pair of ints as a pair (for the height and the width)."""
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(item, int) for item in value):
+        return tuple(value)
+    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def sliding_output_shape(image_shape, kernel_size, stride, padding):
+    """(H_out, W_out): how many kernel positions fit along each axis of the padded (H, W) image."""
+    return tuple(
+        (size + 2 * pad - kernel) // step + 1 for size, kernel, step, pad in zip(image_shape, kernel_size, stride, padding)
+    )
+
+
+def check_kernel_fits(op_name, image_shape, kernel_size, padding):
+    """Raise ValueError unless the kernel fits inside the padded (H, W) image."""
+    padded_shape = tuple(size + 2 * pad for size, pad in zip(image_shape, padding))
+    if any(kernel > size for kernel, size in zip(kernel_size, padded_shape)):
+        raise ValueError(
+            f"{op_name}: kernel {kernel_size[0]}x{kernel_size[1]} is larger than the padded input "
+            f"{padded_shape[0]}x{padded_shape[1]} (input {image_shape[0]}x{image_shape[1]}, padding {tuple(padding)})"
+        )
+
+
+def pad_spatial(x, padding):
+    """A contiguous copy of x (..., H, W) with ``padding`` = (pad_h, pad_w) zeros around H and W."""
+    pad_h, pad_w = padding
+    height, width = x.shape[-2:]
+    padded = get_array_module(x).zeros(x.shape[:-2] + (height + 2 * pad_h, width + 2 * pad_w), dtype=x.dtype)
+    padded[..., pad_h:pad_h + height, pad_w:pad_w + width] = x
+    return padded
+
+
+def unpad_spatial(padded, padding):
+    """The inverse of pad_spatial: a view of the inside of padded (..., H + 2 pad_h, W + 2 pad_w)."""
+    pad_h, pad_w = padding
+    height, width = padded.shape[-2:]
+    return padded[..., pad_h:height - pad_h, pad_w:width - pad_w]
+
+
+def kernel_windows(padded, kernel_size, stride, output_shape):
+    """For each kernel offset (i, j), yield (i, j, window), the view of padded (..., Hp, Wp)
+    that this offset of the kernel covers as it visits every output pixel: (..., H_out, W_out).
+
+    window[..., y, x] = padded[..., y * stride_h + i, x * stride_w + j].
+    """
+    (stride_h, stride_w), (height, width) = stride, output_shape
+    for i in range(kernel_size[0]):
+        for j in range(kernel_size[1]):
+            yield i, j, padded[..., i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w]
+
+
+def im2col(padded, kernel_size, stride, output_shape):
+    """Unroll receptive fields: padded (..., Hp, Wp) -> columns (kh, kw, ..., H_out, W_out)."""
+    xp = get_array_module(padded)
+    columns = xp.empty(tuple(kernel_size) + padded.shape[:-2] + tuple(output_shape), dtype=padded.dtype)
+    for i, j, window in kernel_windows(padded, kernel_size, stride, output_shape):
+        columns[i, j] = window
+    return columns
+
+
+def col2im(columns, padded_shape, stride):
+    """The adjoint of im2col: columns (kh, kw, ..., H_out, W_out) -> image (padded_shape).
+
+    Every column entry is added to the pixel im2col copied it from, so pixels
+    shared by overlapping receptive fields receive the sum of their gradients.
+    """
+    image = get_array_module(columns).zeros(padded_shape, dtype=columns.dtype)
+    for i, j, window in kernel_windows(image, columns.shape[:2], stride, columns.shape[-2:]):
+        window += columns[i, j]
+    return image
+
+
+def swap_batch_and_channels(array):
+    """(A, B, H, W) -> (B, A, H, W) as a contiguous copy: between (N, C, ...) and (C, N, ...)."""
+    return get_array_module(array).ascontiguousarray(array.transpose(1, 0, 2, 3))
+
+
+class Conv2d(Function):
+    """Cross-correlation of x (N, C_in, H, W) with weight (C_out, C_in, kh, kw), plus bias (C_out,).
+
+    Backward, with dY_rows = dY as (C_out, N*H_out*W_out): dW = dY_rows columns^T,
+    db = sum of dY over N, H_out, W_out, and dX = col2im(W_rows^T dY_rows).
+    """
+
+    def __init__(self, stride, padding):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, weight, bias=None):
+        xp = get_array_module(x)
+        batch, out_channels, kernel_size = len(x), weight.shape[0], weight.shape[2:]
+        output_shape = sliding_output_shape(x.shape[2:], kernel_size, self.stride, self.padding)
+        padded = pad_spatial(x.transpose(1, 0, 2, 3), self.padding)  # (C_in, N, Hp, Wp)
+        columns = im2col(padded, kernel_size, self.stride, output_shape)
+        self.columns_shape, self.padded_shape, self.has_bias = columns.shape, padded.shape, bias is not None
+        columns = columns.reshape(-1, batch * output_shape[0] * output_shape[1])
+        weight_rows = weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # rows ordered (i, j, c) like the columns
+        self.save_for_backward(columns, weight_rows)
+
+        output_rows = (weight_rows @ columns).reshape((out_channels, batch) + output_shape)
+        output = xp.empty((batch, out_channels) + output_shape, dtype=output_rows.dtype)
+        if bias is None:
+            output[...] = output_rows.transpose(1, 0, 2, 3)
+        else:  # the bias is added during the copy that brings the batch axis to the front
+            xp.add(output_rows.transpose(1, 0, 2, 3), bias[:, None, None], out=output)
+        return output
+
+    def backward(self, grad):
+        columns, weight_rows = self.saved
+        xp = get_array_module(grad)
+        out_channels, (kernel_h, kernel_w, in_channels) = len(weight_rows), self.columns_shape[:3]
+        grad_rows = swap_batch_and_channels(grad).reshape(out_channels, -1)
+        # dW^T = columns dY_rows^T: BLAS runs this orientation of the long, thin product faster
+        grad_weight = (columns @ grad_rows.T).reshape(kernel_h, kernel_w, in_channels, out_channels)
+        grads = (self._grad_input(grad_rows, weight_rows), xp.ascontiguousarray(grad_weight.transpose(3, 2, 0, 1)))
+        return (grads + (grad_rows.sum(axis=1),)) if self.has_bias else grads
+
+    def _grad_input(self, grad_rows, weight_rows):
+        if not self.inputs[0].requires_grad:  # e.g. the input images: skip the costliest part of the backward
+            return None
+        grad_columns = (weight_rows.T @ grad_rows).reshape(self.columns_shape)
+        grad_padded = col2im(grad_columns, self.padded_shape, self.stride)
+        return swap_batch_and_channels(unpad_spatial(grad_padded, self.padding))
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in PyTorch) of x (N, C_in, H, W).
+
+    weight: (C_out, C_in, kh, kw); bias: (C_out,) or None; stride and padding:
+    an int or a pair (height, width). Returns (N, C_out, H_out, W_out) with
+    H_out = (H + 2 pad_h - kh) // stride_h + 1, and likewise W_out.
+    """
+    stride, padding = pair(stride, "conv2d: stride"), pair(padding, "conv2d: padding")
+    if min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"conv2d: stride must be positive and padding non-negative, got stride={stride}, padding={padding}")
+    if x.ndim != 4:
+        raise ValueError(f"conv2d expects x of shape (N, C_in, H, W), got shape {tuple(x.shape)}")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d expects weight of shape (C_out, C_in, kh, kw), got shape {tuple(weight.shape)}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"conv2d: x has {x.shape[1]} channels but weight of shape {tuple(weight.shape)} expects "
+            f"{weight.shape[1]} input channels"
+        )
+    check_kernel_fits("conv2d", x.shape[2:], weight.shape[2:], padding)
+    if bias is None:
+        return Conv2d(stride, padding)(x, weight)
+    if tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"conv2d: bias must have shape (C_out,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
+    return Conv2d(stride, padding)(x, weight, bias)

@@ -1,0 +1,146 @@
+"""conv2d: forward against a per-output-pixel loop, gradients against finite differences and PyTorch."""
+import numpy
+import pytest
+
+from minigrad import Tensor, backend, gradcheck
+from minigrad.functional import conv2d
+from minigrad.functional.conv import col2im, im2col
+
+# (batch, in_channels, out_channels, image (H, W), kernel (kh, kw), stride, padding, with_bias)
+CASES = [
+    (2, 3, 5, (5, 7), (3, 3), 1, 0, True),
+    (2, 3, 5, (5, 7), (3, 3), 2, 1, False),
+    (1, 2, 3, (6, 5), (3, 2), 1, 2, True),
+    (2, 3, 4, (7, 6), (2, 3), (2, 1), (1, 0), True),
+    (1, 1, 1, (4, 4), (4, 4), 1, 0, False),
+]
+
+
+def as_pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def reference_conv2d(x, weight, bias, stride, padding):
+    """The definition, one output pixel at a time."""
+    (stride_h, stride_w), (pad_h, pad_w) = as_pair(stride), as_pair(padding)
+    padded = numpy.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+    batch, _, height, width = padded.shape
+    out_channels, _, kernel_h, kernel_w = weight.shape
+    output = numpy.zeros((batch, out_channels, (height - kernel_h) // stride_h + 1, (width - kernel_w) // stride_w + 1))
+    for n in range(batch):
+        for o in range(out_channels):
+            for y in range(output.shape[2]):
+                for x_ in range(output.shape[3]):
+                    patch = padded[n, :, y * stride_h:y * stride_h + kernel_h, x_ * stride_w:x_ * stride_w + kernel_w]
+                    output[n, o, y, x_] = (patch * weight[o]).sum() + (0 if bias is None else bias[o])
+    return output
+
+
+def make_inputs(case, device="cpu", seed=0):
+    batch, in_channels, out_channels, image, kernel, stride, padding, with_bias = case
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((batch, in_channels) + image)
+    weight = rng.standard_normal((out_channels, in_channels) + kernel)
+    bias = rng.standard_normal(out_channels) if with_bias else None
+    tensors = [Tensor(array, requires_grad=True, device=device) for array in (x, weight, bias) if array is not None]
+    return (x, weight, bias), tensors, stride, padding
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_forward_matches_per_pixel_loop(case):
+    (x, weight, bias), tensors, stride, padding = make_inputs(case)
+    output = conv2d(*tensors[:2], tensors[2] if bias is not None else None, stride=stride, padding=padding)
+    numpy.testing.assert_allclose(output.data, reference_conv2d(x, weight, bias, stride, padding), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradcheck(case):
+    _, tensors, stride, padding = make_inputs(case)
+    assert gradcheck(lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), tensors)
+
+
+def test_gradients_match_torch():
+    torch = pytest.importorskip("torch")
+    (x, weight, bias), tensors, stride, padding = make_inputs(CASES[3])
+    output = conv2d(*tensors, stride=stride, padding=padding)
+    upstream = numpy.random.default_rng(1).standard_normal(output.shape)
+    output.backward(upstream)
+    reference = [torch.tensor(array, requires_grad=True) for array in (x, weight, bias)]
+    expected = torch.nn.functional.conv2d(*reference, stride=stride, padding=padding)
+    expected.backward(torch.tensor(upstream))
+    numpy.testing.assert_allclose(output.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for tensor, torch_tensor in zip(tensors, reference):
+        numpy.testing.assert_allclose(tensor.grad, torch_tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_model_layer_float32_keeps_dtype_and_skips_input_gradient():
+    """The model's first layer: float32 throughout, and no gradient computed for the input images."""
+    rng = numpy.random.default_rng(0)
+    images = Tensor(rng.standard_normal((4, 3, 8, 8)).astype(numpy.float32))
+    weight = Tensor(rng.standard_normal((16, 3, 3, 3)).astype(numpy.float32), requires_grad=True)
+    bias = Tensor(numpy.zeros(16, dtype=numpy.float32), requires_grad=True)
+    output = conv2d(images, weight, bias, stride=2, padding=1)
+    assert output.shape == (4, 16, 4, 4) and output.dtype == numpy.float32
+    output.sum().backward()
+    assert images.grad is None
+    assert weight.grad.dtype == numpy.float32 and weight.grad.shape == (16, 3, 3, 3) and weight.grad.flags.c_contiguous
+    numpy.testing.assert_allclose(bias.grad, numpy.full(16, 4 * 4 * 4))
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    """<im2col(x), c> == <x, col2im(c)>: col2im is exactly the transpose of the unrolling."""
+    rng = numpy.random.default_rng(0)
+    padded = rng.standard_normal((2, 3, 7, 8))
+    columns = rng.standard_normal((3, 2, 2, 3, 3, 4))
+    unrolled = im2col(padded, (3, 2), (2, 2), (3, 4))
+    assert unrolled.shape == columns.shape
+    numpy.testing.assert_allclose((unrolled * columns).sum(), (padded * col2im(columns, padded.shape, (2, 2))).sum())
+
+
+@pytest.mark.parametrize(
+    "x_shape, weight_shape, bias_shape, padding, message",
+    [
+        ((3, 8, 8), (4, 3, 3, 3), None, 0, r"x of shape \(N, C_in, H, W\), got shape \(3, 8, 8\)"),
+        ((1, 3, 8, 8), (4, 3, 3), None, 0, r"weight of shape \(C_out, C_in, kh, kw\), got shape \(4, 3, 3\)"),
+        ((1, 3, 8, 8), (4, 2, 3, 3), None, 0, "x has 3 channels but weight .* expects 2 input channels"),
+        ((1, 3, 2, 2), (4, 3, 5, 5), None, 1, "kernel 5x5 is larger than the padded input 4x4"),
+        ((1, 3, 8, 8), (4, 3, 3, 3), (3,), 0, r"bias must have shape \(C_out,\) = \(4,\), got \(3,\)"),
+    ],
+)
+def test_bad_shapes_raise_clear_errors(x_shape, weight_shape, bias_shape, padding, message):
+    bias = None if bias_shape is None else Tensor(numpy.zeros(bias_shape))
+    with pytest.raises(ValueError, match=message):
+        conv2d(Tensor(numpy.zeros(x_shape)), Tensor(numpy.zeros(weight_shape)), bias, padding=padding)
+
+
+def test_bad_stride_and_padding_raise():
+    x, weight = Tensor(numpy.zeros((1, 1, 4, 4))), Tensor(numpy.zeros((1, 1, 3, 3)))
+    with pytest.raises(TypeError, match="stride must be an int or a pair of ints"):
+        conv2d(x, weight, stride=1.5)
+    with pytest.raises(ValueError, match="stride must be positive"):
+        conv2d(x, weight, stride=0)
+    with pytest.raises(ValueError, match="padding non-negative"):
+        conv2d(x, weight, padding=-1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", CASES[:4])
+def test_gpu_matches_cpu(case):
+    _, cpu_tensors, stride, padding = make_inputs(case)
+    _, gpu_tensors, _, _ = make_inputs(case, device="gpu")
+    cpu_output = conv2d(*cpu_tensors, stride=stride, padding=padding)
+    gpu_output = conv2d(*gpu_tensors, stride=stride, padding=padding)
+    upstream = numpy.random.default_rng(2).standard_normal(cpu_output.shape)
+    cpu_output.backward(upstream)
+    gpu_output.backward(Tensor(upstream, device="gpu"))
+    assert gpu_output.device == "gpu"
+    numpy.testing.assert_allclose(gpu_output.numpy(), cpu_output.data, rtol=1e-10, atol=1e-12)
+    for cpu, gpu in zip(cpu_tensors, gpu_tensors):
+        assert backend.device_of(gpu.grad) == "gpu"
+        numpy.testing.assert_allclose(backend.to_device(gpu.grad, "cpu"), cpu.grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_gpu_gradcheck():
+    _, tensors, stride, padding = make_inputs((1, 2, 2, (4, 5), (3, 2), 2, 1, True), device="gpu")
+    assert gradcheck(lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), tensors)

@@ -1,0 +1,58 @@
+"""linear: forward against NumPy's x @ W.T + b, gradients against finite differences."""
+import numpy
+import pytest
+
+from minigrad import Tensor, gradcheck
+from minigrad.functional import linear
+
+
+def make_inputs(x_shape, out_features, with_bias, seed=0):
+    rng = numpy.random.default_rng(seed)
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal((out_features, x_shape[-1]))]
+    if with_bias:
+        arrays.append(rng.standard_normal(out_features))
+    return [Tensor(array, requires_grad=True) for array in arrays]
+
+
+@pytest.mark.parametrize("x_shape", [(4, 3), (2, 3, 3), (3,)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_forward_matches_numpy(x_shape, with_bias):
+    inputs = make_inputs(x_shape, 5, with_bias)
+    output = linear(*inputs)
+    expected = inputs[0].data @ inputs[1].data.T + (inputs[2].data if with_bias else 0)
+    assert output.shape == x_shape[:-1] + (5,)
+    numpy.testing.assert_allclose(output.data, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape", [(4, 3), (2, 3, 3)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_gradcheck(x_shape, with_bias):
+    assert gradcheck(linear, make_inputs(x_shape, 5, with_bias))
+
+
+def test_is_one_fused_op():
+    output = linear(*make_inputs((4, 3), 2, with_bias=True))
+    assert type(output.grad_fn).__name__ == "Linear"
+    assert all(tensor.grad_fn is None for tensor in output.grad_fn.inputs)
+
+
+def test_float32_stays_float32():
+    x, weight, bias = (Tensor(array.data.astype(numpy.float32), requires_grad=True) for array in make_inputs((4, 3), 2, True))
+    output = linear(x, weight, bias)
+    output.sum().backward()
+    assert output.dtype == x.grad.dtype == weight.grad.dtype == bias.grad.dtype == numpy.float32
+
+
+@pytest.mark.parametrize(
+    "x_shape, weight_shape, bias_shape, message",
+    [
+        ((4, 3), (2, 5), None, r"x has 3 input features .* weight of shape \(2, 5\) expects 5"),
+        ((4, 3), (3,), None, r"weight of shape \(out_features, in_features\), got shape \(3,\)"),
+        ((), (2, 3), None, "0-dimensional"),
+        ((4, 3), (2, 3), (3,), r"bias must have shape \(out_features,\) = \(2,\), got \(3,\)"),
+    ],
+)
+def test_bad_shapes_raise_clear_errors(x_shape, weight_shape, bias_shape, message):
+    bias = None if bias_shape is None else Tensor(numpy.zeros(bias_shape))
+    with pytest.raises(ValueError, match=message):
+        linear(Tensor(numpy.zeros(x_shape)), Tensor(numpy.zeros(weight_shape)), bias)

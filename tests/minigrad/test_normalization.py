@@ -1,0 +1,175 @@
+"""batch_norm: forward against the formula, running statistics against the recurrence, gradients
+through the batch statistics against finite differences and PyTorch."""
+import numpy
+import pytest
+
+from minigrad import Tensor, backend, gradcheck
+from minigrad.functional import batch_norm
+
+SHAPES = [(4, 3, 2, 3), (5, 3)]
+
+
+def reference_batch_norm(x, mean, var, weight, bias, eps=1e-5):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - mean.reshape(shape)) / numpy.sqrt(var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
+
+
+def channel_axes(x):
+    return (0,) if x.ndim == 2 else (0, 2, 3)
+
+
+def buffers(channels, device="cpu"):
+    return Tensor(numpy.zeros(channels), device=device), Tensor(numpy.ones(channels), device=device)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_training_forward_matches_formula(shape):
+    rng = numpy.random.default_rng(0)
+    x, weight, bias = rng.standard_normal(shape) * 3 + 1, rng.standard_normal(3), rng.standard_normal(3)
+    running_mean, running_var = buffers(3)
+    output = batch_norm(Tensor(x), running_mean, running_var, Tensor(weight), Tensor(bias), training=True)
+    axes = channel_axes(x)
+    expected = reference_batch_norm(x, x.mean(axis=axes), x.var(axis=axes), weight, bias)
+    numpy.testing.assert_allclose(output.data, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_running_statistics_follow_the_recurrence_over_three_steps(shape):
+    rng = numpy.random.default_rng(0)
+    running_mean, running_var = buffers(3)
+    expected_mean, expected_var = numpy.zeros(3), numpy.ones(3)
+    count = numpy.prod(shape) // 3
+    for _ in range(3):
+        x = rng.standard_normal(shape) * 2 + 5
+        batch_norm(Tensor(x), running_mean, running_var, training=True, momentum=0.2)
+        batch_mean = x.mean(axis=channel_axes(x))
+        unbiased_var = ((x - batch_mean.reshape((1, -1) + (1,) * (x.ndim - 2))) ** 2).sum(axis=channel_axes(x)) / (count - 1)
+        expected_mean = 0.8 * expected_mean + 0.2 * batch_mean
+        expected_var = 0.8 * expected_var + 0.2 * unbiased_var
+    numpy.testing.assert_allclose(running_mean.data, expected_mean, rtol=1e-12)
+    numpy.testing.assert_allclose(running_var.data, expected_var, rtol=1e-12)
+
+
+def test_running_statistics_are_updated_in_place():
+    running_mean, running_var = buffers(3)
+    mean_array, var_array = running_mean.data, running_var.data
+    batch_norm(Tensor(numpy.random.default_rng(0).standard_normal((4, 3))), running_mean, running_var, training=True)
+    assert running_mean.data is mean_array and running_var.data is var_array
+    assert not numpy.allclose(mean_array, 0)
+
+
+def test_eval_mode_normalizes_with_running_statistics_and_leaves_them_alone():
+    rng = numpy.random.default_rng(0)
+    x, weight, bias = rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3)
+    mean, var = rng.standard_normal(3), rng.random(3) + 0.5
+    running_mean, running_var = Tensor(mean.copy()), Tensor(var.copy())
+    output = batch_norm(Tensor(x), running_mean, running_var, Tensor(weight), Tensor(bias), training=False)
+    numpy.testing.assert_allclose(output.data, reference_batch_norm(x, mean, var, weight, bias), rtol=1e-10)
+    numpy.testing.assert_array_equal(running_mean.data, mean)
+    numpy.testing.assert_array_equal(running_var.data, var)
+
+
+def make_inputs(shape, affine, device="cpu", seed=0):
+    rng = numpy.random.default_rng(seed)
+    arrays = [rng.standard_normal(shape) * 2 + 1]
+    if affine:
+        arrays += [rng.standard_normal(shape[1]), rng.standard_normal(shape[1])]
+    return [Tensor(array, requires_grad=True, device=device) for array in arrays]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_gradcheck_training_through_batch_statistics(shape, affine):
+    running_mean, running_var = buffers(shape[1])
+    assert gradcheck(lambda *inputs: batch_norm(inputs[0], running_mean, running_var, *inputs[1:], training=True),
+                     make_inputs(shape, affine))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gradcheck_eval_mode(shape):
+    rng = numpy.random.default_rng(1)
+    running_mean, running_var = Tensor(rng.standard_normal(3)), Tensor(rng.random(3) + 0.5)
+    assert gradcheck(lambda *inputs: batch_norm(inputs[0], running_mean, running_var, *inputs[1:], training=False),
+                     make_inputs(shape, affine=True))
+
+
+def test_gradcheck_training_without_running_statistics():
+    assert gradcheck(lambda x: batch_norm(x, None, None, training=True), make_inputs((3, 2, 2, 2), affine=False))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_matches_torch(training):
+    torch = pytest.importorskip("torch")
+    x, weight, bias = make_inputs((4, 3, 2, 3), affine=True)
+    rng = numpy.random.default_rng(3)
+    mean, var = rng.standard_normal(3), rng.random(3) + 0.5
+    running_mean, running_var = Tensor(mean.copy()), Tensor(var.copy())
+    output = batch_norm(x, running_mean, running_var, weight, bias, training=training, momentum=0.3, eps=1e-3)
+    upstream = rng.standard_normal(output.shape)
+    output.backward(upstream)
+
+    reference = [torch.tensor(tensor.data, requires_grad=True) for tensor in (x, weight, bias)]
+    torch_mean, torch_var = torch.tensor(mean), torch.tensor(var)
+    expected = torch.nn.functional.batch_norm(reference[0], torch_mean, torch_var, reference[1], reference[2],
+                                              training=training, momentum=0.3, eps=1e-3)
+    expected.backward(torch.tensor(upstream))
+    numpy.testing.assert_allclose(output.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    numpy.testing.assert_allclose(running_mean.data, torch_mean.numpy(), rtol=1e-12)
+    numpy.testing.assert_allclose(running_var.data, torch_var.numpy(), rtol=1e-12)
+    for tensor, torch_tensor in zip((x, weight, bias), reference):
+        numpy.testing.assert_allclose(tensor.grad, torch_tensor.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_float32_stays_float32():
+    x = Tensor(numpy.random.default_rng(0).standard_normal((8, 4, 3, 3)).astype(numpy.float32), requires_grad=True)
+    running_mean = Tensor(numpy.zeros(4, dtype=numpy.float32))
+    running_var = Tensor(numpy.ones(4, dtype=numpy.float32))
+    output = batch_norm(x, running_mean, running_var, training=True)
+    output.backward(numpy.ones(output.shape, dtype=numpy.float32))
+    assert output.dtype == x.grad.dtype == running_mean.dtype == running_var.dtype == numpy.float32
+
+
+@pytest.mark.parametrize(
+    "x_shape, weight_shape, running_shape, training, message",
+    [
+        ((2, 3, 4), None, 3, True, r"x of shape \(N, C\) or \(N, C, H, W\), got shape \(2, 3, 4\)"),
+        ((2, 3), (4,), 3, True, r"x has 3 channels but weight has shape \(4,\)"),
+        ((2, 3, 2, 2), None, 5, False, r"x has 3 channels but running_mean has shape \(5,\)"),
+        ((1, 3), None, 3, True, "more than one value per channel"),
+        ((1, 3, 1, 1), None, None, True, "more than one value per channel"),
+        ((2, 3), None, None, False, "eval mode .* needs running_mean and running_var"),
+    ],
+)
+def test_bad_input_raises_clear_errors(x_shape, weight_shape, running_shape, training, message):
+    weight = None if weight_shape is None else Tensor(numpy.ones(weight_shape))
+    running = (None, None) if running_shape is None else buffers(running_shape)
+    with pytest.raises(ValueError, match=message):
+        batch_norm(Tensor(numpy.zeros(x_shape)), *running, weight=weight, training=training)
+
+
+def test_running_mean_without_running_var_raises():
+    with pytest.raises(ValueError, match="both running_mean and running_var, or neither"):
+        batch_norm(Tensor(numpy.zeros((2, 3))), Tensor(numpy.zeros(3)), None, training=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("training", [True, False])
+def test_gpu_matches_cpu(training):
+    results = []
+    for device in ("cpu", "gpu"):
+        x, weight, bias = make_inputs((4, 3, 2, 3), affine=True, device=device)
+        running_mean, running_var = buffers(3, device)
+        output = batch_norm(x, running_mean, running_var, weight, bias, training=training)
+        output.backward(Tensor(numpy.random.default_rng(4).standard_normal(output.shape), device=device))
+        arrays = (output.data, x.grad, weight.grad, bias.grad, running_mean.data, running_var.data)
+        results.append([backend.to_device(array, "cpu") for array in arrays])
+        assert backend.device_of(x.grad) == device and backend.device_of(running_mean.data) == device
+    for cpu, gpu in zip(*results):
+        numpy.testing.assert_allclose(gpu, cpu, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_gpu_gradcheck_training():
+    running_mean, running_var = buffers(3, "gpu")
+    assert gradcheck(lambda *inputs: batch_norm(inputs[0], running_mean, running_var, *inputs[1:], training=True),
+                     make_inputs((3, 3, 2, 2), affine=True, device="gpu"))
