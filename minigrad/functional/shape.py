@@ -1,8 +1,6 @@
 """Ops that move elements without changing them: reshape, transpose, broadcast, indexing, joining."""
 import itertools
 
-import numpy
-
 from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.functional.arithmetic import unbroadcast
@@ -71,12 +69,8 @@ class GetItem(Function):
         grad_input = xp.zeros(self.input_shape, dtype=grad.dtype)
         if _is_basic_index(self.index):  # a view: no element is picked twice, plain assignment suffices
             grad_input[self.index] = grad
-        elif xp is numpy:
-            numpy.add.at(grad_input, self.index, grad)
-        else:
-            import cupyx  # CuPy's name for NumPy's unbuffered add.at
-
-            cupyx.scatter_add(grad_input, self.index, grad)
+        else:  # unbuffered: an element picked k times gets the sum of its k gradients
+            xp.add.at(grad_input, self.index, grad)
         return (grad_input,)
 
 
