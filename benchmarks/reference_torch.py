@@ -32,7 +32,7 @@ def train_one_seed(config):
     optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr / config.div_factor)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=len(train_loader),
-        pct_start=config.peak_epoch / config.epochs, div_factor=config.div_factor,
+        pct_start=config.pct_start, div_factor=config.div_factor,
         final_div_factor=config.final_div_factor, anneal_strategy=config.anneal_strategy)
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()

@@ -17,7 +17,8 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--max-lr", type=float, default=defaults.max_lr, help="One Cycle's peak learning rate")
-    parser.add_argument("--peak-epoch", type=float, default=defaults.peak_epoch, help="epoch at which the learning rate peaks")
+    parser.add_argument("--pct-start", type=float, default=defaults.pct_start,
+                        help="fraction of the steps spent warming up to --max-lr (default 5/24: epoch 5 of 24)")
     parser.add_argument("--anneal", dest="anneal_strategy", default=defaults.anneal_strategy, choices=["linear", "cos"])
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--scaling", default=defaults.scaling, choices=["inside", "after"],

@@ -1,5 +1,5 @@
 """minigrad: a small tensor library with reverse-mode autograd on NumPy (CPU) and CuPy (GPU)."""
-from minigrad import functional
+from minigrad import data, functional, nn, optim, serialization
 from minigrad.backend import gpu_available, manual_seed
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.tensor import Function, Tensor, is_grad_enabled, no_grad

@@ -37,29 +37,30 @@ def _inner_product(fn, inputs, upstream):
     return float((output.data * upstream).sum())
 
 
-def numerical_gradient(fn, inputs, tensor, upstream, eps):
-    """d<upstream, fn(inputs)>/d tensor by central differences, perturbing tensor.data in place."""
-    data = tensor.data
-    gradient = numpy.zeros(data.shape, dtype=numpy.float64)
-    flat = data.reshape(-1)  # a view: writing into it perturbs the tensor
-    for position in range(flat.size):
+def numerical_gradient(fn, inputs, tensor, upstream, eps, positions):
+    """d<upstream, fn(inputs)>/d tensor at the flat ``positions``, perturbing tensor.data in place."""
+    flat = tensor.data.reshape(-1)  # a view: writing into it perturbs the tensor
+    gradient = numpy.zeros(len(positions), dtype=numpy.float64)
+    for slot, position in enumerate(positions):
         original = flat[position].item()
         flat[position] = original + eps
         plus = _inner_product(fn, inputs, upstream)
         flat[position] = original - eps
         minus = _inner_product(fn, inputs, upstream)
         flat[position] = original
-        gradient.reshape(-1)[position] = (plus - minus) / (2 * eps)
+        gradient[slot] = (plus - minus) / (2 * eps)
     return gradient
 
 
-def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
+def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, samples=None):
     """Compare the backward of ``fn(*inputs)`` with finite differences for every input that requires grad.
 
     fn: takes the Tensors ``inputs`` and returns one Tensor. Returns True, or
     raises :class:`GradcheckError` naming the op, the input, the worst element,
     the analytic and numeric values and their relative error. Defaults for
     eps/atol/rtol depend on the inputs' dtype (see ``TOLERANCES``); use float64.
+    samples: check only this many randomly chosen elements of each input (for
+    whole models, where two forward passes per element would take too long).
     """
     checked = [tensor for tensor in inputs if isinstance(tensor, Tensor) and tensor.requires_grad]
     if not checked:
@@ -72,7 +73,8 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
     output = fn(*inputs)
     op_name = type(output.grad_fn).__name__ if output.grad_fn else getattr(fn, "__name__", "fn")
     xp = output.xp
-    upstream = xp.asarray(numpy.random.default_rng(seed).standard_normal(output.shape)).astype(output.dtype)
+    random = numpy.random.default_rng(seed)
+    upstream = xp.asarray(random.standard_normal(output.shape)).astype(output.dtype)
     for tensor in checked:
         tensor.grad = None
     output.backward(upstream)
@@ -81,22 +83,27 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
         if not (isinstance(tensor, Tensor) and tensor.requires_grad):
             continue
         analytic = backend.to_device(tensor.grad if tensor.grad is not None else xp.zeros(tensor.shape), "cpu")
-        numeric = numerical_gradient(fn, inputs, tensor, upstream, eps)
-        _compare(op_name, index, tensor.shape, numpy.asarray(analytic, dtype=numpy.float64), numeric, atol, rtol)
+        if analytic.shape != tensor.shape:
+            raise GradcheckError(f"gradcheck of {op_name}: input {index} got a gradient of shape {analytic.shape}, expected {tensor.shape}")
+        positions = numpy.arange(tensor.size)
+        if samples is not None and samples < tensor.size:
+            positions = numpy.sort(random.choice(tensor.size, samples, replace=False))
+        numeric = numerical_gradient(fn, inputs, tensor, upstream, eps, positions)
+        analytic = numpy.asarray(analytic, dtype=numpy.float64).reshape(-1)[positions]
+        _compare(op_name, index, tensor.shape, analytic, numeric, positions, atol, rtol)
     return True
 
 
-def _compare(op_name, index, shape, analytic, numeric, atol, rtol):
-    if analytic.shape != numeric.shape:
-        raise GradcheckError(f"gradcheck of {op_name}: input {index} got a gradient of shape {analytic.shape}, expected {shape}")
+def _compare(op_name, index, shape, analytic, numeric, positions, atol, rtol):
     error = numpy.abs(analytic - numeric)
     allowed = atol + rtol * numpy.abs(numeric)
     if numpy.all(error <= allowed):
         return
-    worst = numpy.unravel_index(numpy.argmax(error - allowed), error.shape)
+    worst = numpy.argmax(error - allowed)
+    element = tuple(int(i) for i in numpy.unravel_index(positions[worst], shape))
     relative = error[worst] / max(abs(numeric[worst]), abs(analytic[worst]), 1e-12)
     raise GradcheckError(
-        f"gradcheck of {op_name} failed for input {index} (shape {shape}): at index {tuple(int(i) for i in worst)} "
+        f"gradcheck of {op_name} failed for input {index} (shape {shape}): at index {element} "
         f"analytic {analytic[worst]:.8g} vs numeric {numeric[worst]:.8g}, relative error {relative:.3g} "
         f"(atol={atol}, rtol={rtol})"
     )

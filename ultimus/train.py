@@ -35,7 +35,7 @@ class TrainConfig:
     batch_size: int = 512
     max_lr: float = 0.01
     div_factor: float = 10.0  # start at max_lr / 10 = 0.001
-    peak_epoch: float = 5.0  # One Cycle's warm-up ends here (pct_start = peak_epoch / epochs)
+    pct_start: float = 5 / 24  # the peak comes at epoch 5 of 24: the same fraction for any length
     final_div_factor: float = 1e4
     anneal_strategy: str = "linear"
     dropout: float = 0.05
@@ -150,7 +150,7 @@ def train(config):
     optimizer = Adam(model.parameters(), lr=config.max_lr / config.div_factor)
     scheduler = OneCycleLR(
         optimizer, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=len(train_loader),
-        pct_start=config.peak_epoch / config.epochs, div_factor=config.div_factor,
+        pct_start=config.pct_start, div_factor=config.div_factor,
         final_div_factor=config.final_div_factor, anneal_strategy=config.anneal_strategy)
 
     history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")}

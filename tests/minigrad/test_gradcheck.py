@@ -88,7 +88,8 @@ def test_wrong_backward_hidden_by_a_plain_sum_is_caught():
     x = leaf(RNG.standard_normal((2, 3)))
     # The check a plain sum would do: numeric gradient of sum(outputs) is zero, like the wrong backward.
     ones = numpy.ones((2, 3))
-    numpy.testing.assert_allclose(numerical_gradient(lambda a: FrozenSoftmax()(a), [x], x, ones, 1e-6), 0.0, atol=1e-8)
+    every_element = numpy.arange(x.size)
+    numpy.testing.assert_allclose(numerical_gradient(lambda a: FrozenSoftmax()(a), [x], x, ones, 1e-6, every_element), 0.0, atol=1e-8)
     with pytest.raises(GradcheckError, match="gradcheck of FrozenSoftmax failed for input 0"):
         gradcheck(lambda a: FrozenSoftmax()(a), [x])
 
@@ -121,3 +122,10 @@ def test_non_contiguous_input():
     x = Tensor(numpy.ones((3, 2)), dtype="float64").T.detach().requires_grad_()
     with pytest.raises(ValueError, match="inputs must be C-contiguous"):
         gradcheck(F.exp, [x])
+
+
+def test_sampled_check_still_catches_a_wrong_element_it_samples():
+    x = leaf(RNG.standard_normal((2, 4)))
+    with pytest.raises(GradcheckError, match=r"at index \(1, 2\)"):
+        gradcheck(lambda a: OneBadElement()(a), [x], samples=8)
+    assert gradcheck(lambda a: a * a, [x], samples=3)
