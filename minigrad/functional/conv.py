@@ -27,16 +27,18 @@ The images are kept channel-first, (C, N, H, W), while convolving: the matrix
 product then yields (C_out, N, H_out, W_out), and bringing the batch axis back
 to the front moves whole H_out x W_out blocks, a cheap copy.
 """
+import numbers
+
 from minigrad.backend import get_array_module
 from minigrad.tensor import Function
 
 
 def pair(value, name):
     """An int or a pair of ints as a pair (for the height and the width)."""
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(item, int) for item in value):
-        return tuple(value)
+    if isinstance(value, numbers.Integral):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(item, numbers.Integral) for item in value):
+        return int(value[0]), int(value[1])
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 

@@ -3,14 +3,19 @@ from minigrad.backend import get_array_module
 from minigrad.tensor import Function, Tensor, as_tensor
 
 
-def channel_axes(ndim):
-    """The axes a per-channel statistic reduces over, for x (N, C) or (N, C, H, W): all but axis 1."""
-    return (0,) if ndim == 2 else (0, 2, 3)
+def as_rows(array):
+    """(N, C) or (N, C, H, W) -> rows (N, C*H*W): channel c owns the columns [c*H*W, (c+1)*H*W)."""
+    return array.reshape(len(array), -1)
 
 
-def per_channel(values, ndim):
-    """A per-channel vector (C,) shaped to broadcast against x: (1, C) or (1, C, 1, 1)."""
-    return values.reshape((1, -1) + (1,) * (ndim - 2))
+def channel_sum(rows, channels):
+    """Per-channel sum of rows (N, C*H*W) -> (C,)."""
+    return rows.sum(axis=0).reshape(channels, -1).sum(axis=1)
+
+
+def channel_row(values, row_length):
+    """A per-channel vector (C,) repeated H*W times into one row (C*H*W,) that broadcasts against rows."""
+    return get_array_module(values).repeat(values, row_length // len(values))
 
 
 def update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum):
@@ -35,6 +40,11 @@ class BatchNorm(Function):
         dx = weight inv_std (dy - dbias/n - xhat dweight/n).
     In eval mode the running statistics are constants: dx = weight inv_std dy.
     Always dweight = sum(dy xhat) and dbias = sum(dy), summed per channel.
+
+    The arithmetic runs on x as rows (N, C*H*W), with every per-channel vector
+    repeated into a row of the same length: each pass then sweeps long contiguous
+    rows, several times faster in NumPy than broadcasting (1, C, 1, 1) against
+    small images.
     """
 
     def __init__(self, running_mean, running_var, training, momentum, eps):
@@ -42,36 +52,38 @@ class BatchNorm(Function):
         self.training, self.momentum, self.eps = training, momentum, eps
 
     def forward(self, x, weight, bias):
-        xp, axes = get_array_module(x), channel_axes(x.ndim)
+        xp, rows, channels = get_array_module(x), as_rows(x), x.shape[1]
+        row_length, count = rows.shape[1], x.size // channels
         if self.training:
-            mean = x.mean(axis=axes)
-            centered = x - per_channel(mean, x.ndim)
-            var = (centered * centered).mean(axis=axes)
+            mean = channel_sum(rows, channels) / count
+            centered = rows - channel_row(mean, row_length)
+            var = channel_sum(centered * centered, channels) / count
             if self.running_mean is not None:
-                count = x.size // x.shape[1]
                 update_running_statistics(self.running_mean, self.running_var, mean, var, count, self.momentum)
         else:
-            centered = x - per_channel(self.running_mean.data, x.ndim)
+            centered = rows - channel_row(self.running_mean.data, row_length)
             var = self.running_var.data
         inv_std = 1 / xp.sqrt(var + self.eps)
-        normalized = centered
-        normalized *= per_channel(inv_std, x.ndim)
+        normalized = centered  # normalized in place: centered is a temporary of our own
+        normalized *= channel_row(inv_std, row_length)
         self.save_for_backward(normalized, inv_std, weight)
-        return normalized * per_channel(weight, x.ndim) + per_channel(bias, x.ndim)
+        output = normalized * channel_row(weight, row_length)
+        output += channel_row(bias, row_length)
+        return output.reshape(x.shape)
 
     def backward(self, grad):
         normalized, inv_std, weight = self.saved
-        axes, ndim = channel_axes(grad.ndim), grad.ndim
-        grad_bias = grad.sum(axis=axes)
-        grad_weight = (grad * normalized).sum(axis=axes)
-        scale = per_channel(weight * inv_std, ndim)
+        grad_rows, channels = as_rows(grad), grad.shape[1]
+        row_length, count = grad_rows.shape[1], grad.size // channels
+        grad_bias = channel_sum(grad_rows, channels)
+        grad_weight = channel_sum(grad_rows * normalized, channels)
+        scale = channel_row(weight * inv_std, row_length)
         if not self.training:
-            return grad * scale, grad_weight, grad_bias
-        count = grad.size // grad.shape[1]
-        grad_x = grad - per_channel(grad_bias / count, ndim)
-        grad_x -= normalized * per_channel(grad_weight / count, ndim)
+            return (grad_rows * scale).reshape(grad.shape), grad_weight, grad_bias
+        grad_x = grad_rows - channel_row(grad_bias / count, row_length)
+        grad_x -= normalized * channel_row(grad_weight / count, row_length)
         grad_x *= scale
-        return grad_x, grad_weight, grad_bias
+        return grad_x.reshape(grad.shape), grad_weight, grad_bias
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -94,7 +106,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError("batch_norm: give both running_mean and running_var, or neither")
     if not training and running_mean is None:
         raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
-    if training and x.size // max(channels, 1) <= 1:
+    if training and x.size == channels:
         raise ValueError(
             f"batch_norm in training mode needs more than one value per channel to compute a variance, "
             f"got x of shape {tuple(x.shape)}"
