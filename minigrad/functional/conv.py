@@ -37,7 +37,7 @@ def pair(value, name):
     """An int or a pair of ints as a pair (for the height and the width)."""
     if isinstance(value, numbers.Integral):
         return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(item, numbers.Integral) for item in value):
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, numbers.Integral) for v in value):
         return int(value[0]), int(value[1])
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
@@ -45,7 +45,8 @@ def pair(value, name):
 def sliding_output_shape(image_shape, kernel_size, stride, padding):
     """(H_out, W_out): how many kernel positions fit along each axis of the padded (H, W) image."""
     return tuple(
-        (size + 2 * pad - kernel) // step + 1 for size, kernel, step, pad in zip(image_shape, kernel_size, stride, padding)
+        (size + 2 * pad - kernel) // step + 1
+        for size, kernel, step, pad in zip(image_shape, kernel_size, stride, padding)
     )
 
 
@@ -169,7 +170,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     """
     stride, padding = pair(stride, "conv2d: stride"), pair(padding, "conv2d: padding")
     if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"conv2d: stride must be positive and padding non-negative, got stride={stride}, padding={padding}")
+        raise ValueError(
+            f"conv2d: stride must be positive and padding non-negative, got stride={stride}, padding={padding}"
+        )
     if x.ndim != 4:
         raise ValueError(f"conv2d expects x of shape (N, C_in, H, W), got shape {tuple(x.shape)}")
     if weight.ndim != 4:

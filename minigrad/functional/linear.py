@@ -42,5 +42,7 @@ def linear(x, weight, bias=None):
     if bias is None:
         return Linear()(x, weight)
     if tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"linear: bias must have shape (out_features,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
+        raise ValueError(
+            f"linear: bias must have shape (out_features,) = ({weight.shape[0]},), got {tuple(bias.shape)}"
+        )
     return Linear()(x, weight, bias)

@@ -37,7 +37,8 @@ def test_is_one_fused_op():
 
 
 def test_float32_stays_float32():
-    x, weight, bias = (Tensor(array.data.astype(numpy.float32), requires_grad=True) for array in make_inputs((4, 3), 2, True))
+    x, weight, bias = (Tensor(tensor.data.astype(numpy.float32), requires_grad=True)
+                       for tensor in make_inputs((4, 3), 2, with_bias=True))
     output = linear(x, weight, bias)
     output.sum().backward()
     assert output.dtype == x.grad.dtype == weight.grad.dtype == bias.grad.dtype == numpy.float32

@@ -10,12 +10,17 @@ SHAPES = [(4, 3, 2, 3), (5, 3)]
 
 
 def reference_batch_norm(x, mean, var, weight, bias, eps=1e-5):
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - mean.reshape(shape)) / numpy.sqrt(var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
+    mean, var, weight, bias = (per_channel(values, x) for values in (mean, var, weight, bias))
+    return (x - mean) / numpy.sqrt(var + eps) * weight + bias
 
 
 def channel_axes(x):
     return (0,) if x.ndim == 2 else (0, 2, 3)
+
+
+def per_channel(values, x):
+    """values (C,) shaped to broadcast against x (N, C) or (N, C, H, W)."""
+    return values.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
 def buffers(channels, device="cpu"):
@@ -43,7 +48,7 @@ def test_running_statistics_follow_the_recurrence_over_three_steps(shape):
         x = rng.standard_normal(shape) * 2 + 5
         batch_norm(Tensor(x), running_mean, running_var, training=True, momentum=0.2)
         batch_mean = x.mean(axis=channel_axes(x))
-        unbiased_var = ((x - batch_mean.reshape((1, -1) + (1,) * (x.ndim - 2))) ** 2).sum(axis=channel_axes(x)) / (count - 1)
+        unbiased_var = ((x - per_channel(batch_mean, x)) ** 2).sum(axis=channel_axes(x)) / (count - 1)
         expected_mean = 0.8 * expected_mean + 0.2 * batch_mean
         expected_var = 0.8 * expected_var + 0.2 * unbiased_var
     numpy.testing.assert_allclose(running_mean.data, expected_mean, rtol=1e-12)
