@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=512)
     args = parser.parse_args()
+    backend.keep_freed_cpu_memory()  # process-wide: PyTorch's steps below get the same allocator
     rng = numpy.random.default_rng(0)
     images = rng.standard_normal((args.batch_size, 3, 32, 32)).astype(numpy.float32)
     labels = rng.integers(0, 10, args.batch_size)

@@ -4,6 +4,9 @@ Every op body is written once against ``xp = get_array_module(x)``, so the same
 code runs on either library. This module is the only place that knows CuPy
 exists, and it imports CuPy lazily: the CPU path never needs it installed.
 """
+import ctypes
+import ctypes.util
+
 import numpy
 
 DEVICES = ("cpu", "gpu")
@@ -112,3 +115,22 @@ def get_rng_state():
 def set_rng_state(state):
     """Restore the CPU generator saved by :func:`get_rng_state`."""
     random_generator("cpu").bit_generator.state = state
+
+
+def keep_freed_cpu_memory():
+    """Ask glibc's allocator to keep freed memory for reuse instead of returning it to the OS.
+
+    A training step allocates and frees the same large temporaries (im2col
+    columns, activations) every step. By default glibc serves each from fresh
+    mmap'd pages and unmaps them on free, so every step pays the page faults
+    again: about a third of a CPU training step on our model. Process-wide, so
+    it is for programs (training scripts, benchmarks) to call, never done on
+    import. Returns False where the C library is not glibc (macOS, musl).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    trim_threshold, top_pad, mmap_threshold = -1, -2, -3  # glibc's M_* option numbers
+    return all((mallopt(mmap_threshold, 2**30), mallopt(trim_threshold, 2**31 - 1), mallopt(top_pad, 2**28)))

@@ -129,6 +129,8 @@ def write_history(history, out):
 def train(config):
     """Run the whole job described by ``config``; returns the history and final metrics."""
     device = backend.normalize_device(config.device)
+    if device == "cpu":
+        backend.keep_freed_cpu_memory()
     backend.manual_seed(config.seed)
     os.makedirs(config.out, exist_ok=True)
     data, mean, std = prepare_data(config)

@@ -99,3 +99,10 @@ def test_arrays_move_between_devices():
     assert backend.to_device(on_gpu, "gpu") is on_gpu
     numpy.testing.assert_array_equal(backend.to_device(on_gpu, "cpu"), array)
     assert backend.gpu_available() and backend.normalize_device("auto") == "gpu"
+
+
+def test_keep_freed_cpu_memory_takes_effect_on_glibc():
+    import platform
+
+    expected = platform.libc_ver()[0] == "glibc"
+    assert backend.keep_freed_cpu_memory() is expected
