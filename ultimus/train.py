@@ -179,7 +179,8 @@ def train(config):
 
 def save_figures(data, mean, std, predictions, train_transform, history, out):
     """The seed's figures: augmented samples, curves, misclassified test images, confusion matrix."""
-    samples, labels = train_transform((data.train_images[:32], data.train_labels[:32]))
+    shown = balanced_subset(data.train_labels, 32, seed=0)  # the archive is ordered by class
+    samples, labels = train_transform((data.train_images[shown], data.train_labels[shown]))
     plots.save_sample_grid(samples, labels, data.classes, mean, std, os.path.join(out, "augmented_samples.png"))
     plots.save_history_curves(history, os.path.join(out, "curves.png"))
     test_images = make_test_transform(mean, std)((data.test_images, data.test_labels))[0]
