@@ -4,11 +4,13 @@ Picture a kh x kw kernel sliding over a zero-padded image. Each output pixel
 sees one kh x kw patch of every input channel, its receptive field. Unroll
 every receptive field into a column of length kh*kw*C_in and line the columns
 up side by side, one per output pixel of every image: the column matrix, of
-shape (kh*kw*C_in, N*H_out*W_out). The convolution is then a single matrix
+shape (kh*kw*C_in, H_out*W_out*N). The convolution is then a single matrix
 product that BLAS (or cuBLAS) runs at full speed::
 
-    x (N, C_in, H, W)  --pad, im2col-->  columns (kh*kw*C_in, N*H_out*W_out)
-    weight rows (C_out, kh*kw*C_in) @ columns  ->  (C_out, N*H_out*W_out)  ->  y (N, C_out, H_out, W_out)
+    x (N, C_in, H, W), stored as (C_in, H, W, N)
+        --pad, im2col-->  columns (kh*kw*C_in, H_out*W_out*N)
+    weight rows (C_out, kh*kw*C_in) @ columns  ->  (C_out, H_out*W_out*N)
+        = y (N, C_out, H_out, W_out), stored as (C_out, H_out, W_out, N)
 
 The backward pass runs the picture in reverse: dW = dY_rows @ columns^T, and
 the gradient of the columns, W^T @ dY_rows, goes back to the image by col2im,
@@ -17,15 +19,20 @@ fields overlap, a pixel was copied into several columns, and its gradients add.
 
 No loop over images or pixels is needed. For one kernel offset (i, j), the
 entries that the offset contributes to all columns form one strided slice of
-the padded image, ``padded[..., i::stride_h, j::stride_w]`` cut to
+the padded image, ``padded[:, i::stride_h, j::stride_w, :]`` cut to
 H_out x W_out. So im2col is kh*kw slice copies and col2im kh*kw slice
 additions; this is why the column rows are ordered (i, j, c), and why the
 weight is permuted to that order. The same body runs on CuPy, where each slice
 copy is one GPU kernel.
 
-The images are kept channel-first, (C, N, H, W), while convolving: the matrix
-product then yields (C_out, N, H_out, W_out), and bringing the batch axis back
-to the front moves whole H_out x W_out blocks, a cheap copy.
+Memory layout: "batch last". The images are handled as (C, H, W, N) arrays,
+the layout of cuda-convnet, while the tensors keep their logical shape
+(N, C, H, W) as a transposed view. Every slice copy above then moves runs of N
+contiguous numbers (a whole batch of one pixel) instead of runs of W_out, and
+the product's rows (C_out, H_out*W_out*N) are already the output in this
+layout: no copy brings the batch axis back to the front. A convolution's
+output feeds the next one (through batch_norm, relu and dropout, which keep
+the layout) without any transposing copy.
 """
 import numbers
 
@@ -60,94 +67,103 @@ def check_kernel_fits(op_name, image_shape, kernel_size, padding):
         )
 
 
-def pad_spatial(x, padding):
-    """A contiguous copy of x (..., H, W) with ``padding`` = (pad_h, pad_w) zeros around H and W."""
+def batch_last(x):
+    """The view (C, H, W, N) of x (N, C, H, W): contiguous when x is stored batch-last."""
+    return x.transpose(1, 2, 3, 0)
+
+
+def batch_first(images):
+    """The view (N, C, H, W) of images (C, H, W, N): the logical shape of a batch-last array."""
+    return images.transpose(3, 0, 1, 2)
+
+
+def pad_spatial(images, padding):
+    """images (C, H, W, N) with ``padding`` = (pad_h, pad_w) zeros around H and W: (C, Hp, Wp, N).
+
+    A new contiguous array, or images itself when there is no padding.
+    """
     pad_h, pad_w = padding
-    height, width = x.shape[-2:]
-    padded = get_array_module(x).zeros(x.shape[:-2] + (height + 2 * pad_h, width + 2 * pad_w), dtype=x.dtype)
-    padded[..., pad_h:pad_h + height, pad_w:pad_w + width] = x
+    if pad_h == pad_w == 0:
+        return images
+    channels, height, width, batch = images.shape
+    padded_shape = (channels, height + 2 * pad_h, width + 2 * pad_w, batch)
+    padded = get_array_module(images).zeros(padded_shape, dtype=images.dtype)
+    padded[:, pad_h:pad_h + height, pad_w:pad_w + width] = images
     return padded
 
 
 def unpad_spatial(padded, padding):
-    """The inverse of pad_spatial: a view of the inside of padded (..., H + 2 pad_h, W + 2 pad_w)."""
+    """The inverse of pad_spatial: a view of the inside of padded (C, H + 2 pad_h, W + 2 pad_w, N)."""
     pad_h, pad_w = padding
-    height, width = padded.shape[-2:]
-    return padded[..., pad_h:height - pad_h, pad_w:width - pad_w]
+    height, width = padded.shape[1:3]
+    return padded[:, pad_h:height - pad_h, pad_w:width - pad_w]
 
 
 def kernel_windows(padded, kernel_size, stride, output_shape):
-    """For each kernel offset (i, j), yield (i, j, window), the view of padded (..., Hp, Wp)
-    that this offset of the kernel covers as it visits every output pixel: (..., H_out, W_out).
+    """For each kernel offset (i, j), yield (i, j, window), the view of padded (C, Hp, Wp, N)
+    that this offset of the kernel covers as it visits every output pixel: (C, H_out, W_out, N).
 
-    window[..., y, x] = padded[..., y * stride_h + i, x * stride_w + j].
+    window[c, y, x, n] = padded[c, y * stride_h + i, x * stride_w + j, n].
     """
     (stride_h, stride_w), (height, width) = stride, output_shape
     for i in range(kernel_size[0]):
         for j in range(kernel_size[1]):
-            yield i, j, padded[..., i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w]
+            yield i, j, padded[:, i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w]
 
 
 def im2col(padded, kernel_size, stride, output_shape):
-    """Unroll receptive fields: padded (..., Hp, Wp) -> columns (kh, kw, ..., H_out, W_out)."""
+    """Unroll receptive fields: padded (C, Hp, Wp, N) -> columns (kh, kw, C, H_out, W_out, N)."""
     xp = get_array_module(padded)
-    columns = xp.empty(tuple(kernel_size) + padded.shape[:-2] + tuple(output_shape), dtype=padded.dtype)
+    channels, batch = padded.shape[0], padded.shape[-1]
+    columns_shape = tuple(kernel_size) + (channels,) + tuple(output_shape) + (batch,)
+    columns = xp.empty(columns_shape, dtype=padded.dtype)
     for i, j, window in kernel_windows(padded, kernel_size, stride, output_shape):
         columns[i, j] = window
     return columns
 
 
 def col2im(columns, padded_shape, stride):
-    """The adjoint of im2col: columns (kh, kw, ..., H_out, W_out) -> image (padded_shape).
+    """The adjoint of im2col: columns (kh, kw, C, H_out, W_out, N) -> image (padded_shape).
 
     Every column entry is added to the pixel im2col copied it from, so pixels
     shared by overlapping receptive fields receive the sum of their gradients.
     """
     image = get_array_module(columns).zeros(padded_shape, dtype=columns.dtype)
-    for i, j, window in kernel_windows(image, columns.shape[:2], stride, columns.shape[-2:]):
+    for i, j, window in kernel_windows(image, columns.shape[:2], stride, columns.shape[3:5]):
         window += columns[i, j]
     return image
-
-
-def swap_batch_and_channels(array):
-    """(A, B, H, W) -> (B, A, H, W) as a contiguous copy: between (N, C, ...) and (C, N, ...)."""
-    return get_array_module(array).ascontiguousarray(array.transpose(1, 0, 2, 3))
 
 
 class Conv2d(Function):
     """Cross-correlation of x (N, C_in, H, W) with weight (C_out, C_in, kh, kw), plus bias (C_out,).
 
-    Backward, with dY_rows = dY as (C_out, N*H_out*W_out): dW = dY_rows columns^T,
+    Backward, with dY_rows = dY as (C_out, H_out*W_out*N): dW = dY_rows columns^T,
     db = sum of dY over N, H_out, W_out, and dX = col2im(W_rows^T dY_rows).
+    The output is stored batch-last (see the module docstring).
     """
 
     def __init__(self, stride, padding):
         self.stride, self.padding = stride, padding
 
     def forward(self, x, weight, bias=None):
-        xp = get_array_module(x)
-        batch, out_channels, kernel_size = len(x), weight.shape[0], weight.shape[2:]
+        out_channels, kernel_size = weight.shape[0], weight.shape[2:]
         output_shape = sliding_output_shape(x.shape[2:], kernel_size, self.stride, self.padding)
-        padded = pad_spatial(x.transpose(1, 0, 2, 3), self.padding)  # (C_in, N, Hp, Wp)
+        padded = pad_spatial(batch_last(x), self.padding)  # (C_in, Hp, Wp, N)
         columns = im2col(padded, kernel_size, self.stride, output_shape)
         self.columns_shape, self.padded_shape, self.has_bias = columns.shape, padded.shape, bias is not None
-        columns = columns.reshape(-1, batch * output_shape[0] * output_shape[1])
+        columns = columns.reshape(-1, columns[0, 0, 0].size)
         weight_rows = weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # rows ordered (i, j, c) like the columns
         self.save_for_backward(columns, weight_rows)
-
-        output_rows = (weight_rows @ columns).reshape((out_channels, batch) + output_shape)
-        output = xp.empty((batch, out_channels) + output_shape, dtype=output_rows.dtype)
-        if bias is None:
-            output[...] = output_rows.transpose(1, 0, 2, 3)
-        else:  # the bias is added during the copy that brings the batch axis to the front
-            xp.add(output_rows.transpose(1, 0, 2, 3), bias[:, None, None], out=output)
-        return output
+        output_rows = weight_rows @ columns
+        if bias is not None:
+            output_rows += bias[:, None]
+        return batch_first(output_rows.reshape((out_channels,) + output_shape + (len(x),)))
 
     def backward(self, grad):
         columns, weight_rows = self.saved
         xp = get_array_module(grad)
         out_channels, (kernel_h, kernel_w, in_channels) = len(weight_rows), self.columns_shape[:3]
-        grad_rows = swap_batch_and_channels(grad).reshape(out_channels, -1)
+        grad_rows = batch_last(grad).reshape(out_channels, -1)  # a free view when grad is stored batch-last
         # dW^T = columns dY_rows^T: BLAS runs this orientation of the long, thin product faster
         grad_weight = (columns @ grad_rows.T).reshape(kernel_h, kernel_w, in_channels, out_channels)
         grads = (self._grad_input(grad_rows, weight_rows), xp.ascontiguousarray(grad_weight.transpose(3, 2, 0, 1)))
@@ -158,9 +174,7 @@ class Conv2d(Function):
             return None
         grad_columns = (weight_rows.T @ grad_rows).reshape(self.columns_shape)
         grad_padded = col2im(grad_columns, self.padded_shape, self.stride)
-        return swap_batch_and_channels(unpad_spatial(grad_padded, self.padding))
-
-
+        return batch_first(unpad_spatial(grad_padded, self.padding))
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D convolution (cross-correlation, as in PyTorch) of x (N, C_in, H, W).
 

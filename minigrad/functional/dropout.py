@@ -2,11 +2,22 @@
 
 The scaling keeps every element's expected value unchanged, so at evaluation
 time dropout is simply the identity.
+
+The mask is drawn from 16-bit random integers (an element is kept when its
+draw is at least round(p * 65536)), about twice as fast as drawing floats, so
+the keep probability is 1 - p rounded to a multiple of 1/65536 (exact for p = 0
+and p = 1). It is drawn in the memory order of x, so that for a batch-last
+activation (see conv.py) the mask, the output and the gradient share x's
+layout and every product sweeps contiguous memory.
 """
 import numbers
 
+import numpy
+
 from minigrad.backend import random_generator
 from minigrad.tensor import Function, as_tensor
+
+DRAW_LEVELS = 2**16  # the number of distinct values of one uint16 draw
 
 
 class Dropout(Function):
@@ -22,11 +33,23 @@ class Dropout(Function):
         return (grad * self.mask,)
 
 
+def memory_order(array):
+    """The axes of array from the largest stride to the smallest: the order its elements lie in memory."""
+    return sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis]))
+
+
+def draw_keep(generator, array, p):
+    """Booleans of array's shape and memory layout, each True (kept) with probability 1 - p (to 1/65536)."""
+    axes = memory_order(array)
+    draws = generator.integers(0, DRAW_LEVELS, size=tuple(array.shape[axis] for axis in axes), dtype=numpy.uint16)
+    return (draws >= round(p * DRAW_LEVELS)).transpose(tuple(numpy.argsort(axes)))
+
+
 def dropout(x, p=0.5, training=True, generator=None):
     """Zero each element of x with probability p in training, scaling the rest by 1/(1-p).
 
     Identity when not training or p == 0; zeros when p == 1 (as PyTorch).
-    generator: draws the mask (``generator.random``); by default the
+    generator: draws the mask (``generator.integers``); by default the
     minigrad generator of x's device (see ``minigrad.manual_seed``).
     """
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
@@ -34,8 +57,8 @@ def dropout(x, p=0.5, training=True, generator=None):
     if not training or p == 0:
         return x
     x = as_tensor(x)
+    if p == 1:
+        return Dropout(x.xp.zeros_like(x.data))(x)
     generator = random_generator(x.device) if generator is None else generator
-    mask = (generator.random(x.shape, dtype=x.dtype) >= p).astype(x.dtype)  # all zeros when p == 1
-    if p < 1:
-        mask *= 1 / (1 - p)
+    mask = x.xp.multiply(draw_keep(generator, x.data, p), 1 / (1 - p), dtype=x.dtype)
     return Dropout(mask)(x)

@@ -3,19 +3,25 @@ from minigrad.backend import get_array_module
 from minigrad.tensor import Function, Tensor, as_tensor
 
 
-def as_rows(array):
-    """(N, C) or (N, C, H, W) -> rows (N, C*H*W): channel c owns the columns [c*H*W, (c+1)*H*W)."""
-    return array.reshape(len(array), -1)
+def channels_first_axes(ndim):
+    """The axis order that moves the channel axis of (N, C, ...) to the front and the batch axis
+    to the back: (1, 2, ..., ndim - 1, 0)."""
+    return (1,) + tuple(range(2, ndim)) + (0,)
 
 
-def channel_sum(rows, channels):
-    """Per-channel sum of rows (N, C*H*W) -> (C,)."""
-    return rows.sum(axis=0).reshape(channels, -1).sum(axis=1)
+def channel_rows(x):
+    """x (N, C) or (N, C, H, W) as rows (C, N) or (C, H*W*N): one contiguous row per channel.
+
+    A free view when x is stored batch-last, as conv2d's output is (see conv.py);
+    one copy for any other layout.
+    """
+    return get_array_module(x).ascontiguousarray(x.transpose(channels_first_axes(x.ndim))).reshape(x.shape[1], -1)
 
 
-def channel_row(values, row_length):
-    """A per-channel vector (C,) repeated H*W times into one row (C*H*W,) that broadcasts against rows."""
-    return get_array_module(values).repeat(values, row_length // len(values))
+def from_channel_rows(rows, shape):
+    """The inverse of channel_rows: rows (C, H*W*N) as a batch-last view of the given shape (N, C, H, W)."""
+    axes = channels_first_axes(len(shape))
+    return rows.reshape(tuple(shape[axis] for axis in axes)).transpose(sorted(range(len(axes)), key=axes.__getitem__))
 
 
 def update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum):
@@ -41,10 +47,10 @@ class BatchNorm(Function):
     In eval mode the running statistics are constants: dx = weight inv_std dy.
     Always dweight = sum(dy xhat) and dbias = sum(dy), summed per channel.
 
-    The arithmetic runs on x as rows (N, C*H*W), with every per-channel vector
-    repeated into a row of the same length: each pass then sweeps long contiguous
-    rows, several times faster in NumPy than broadcasting (1, C, 1, 1) against
-    small images.
+    The arithmetic runs on x as channel rows (C, H*W*N), each per-channel vector
+    broadcast as a column (C, 1): every pass sweeps long contiguous rows, and
+    for batch-last input (a convolution's output) neither the rows nor the
+    output cost a copy.
     """
 
     def __init__(self, running_mean, running_var, training, momentum, eps):
@@ -52,38 +58,38 @@ class BatchNorm(Function):
         self.training, self.momentum, self.eps = training, momentum, eps
 
     def forward(self, x, weight, bias):
-        xp, rows, channels = get_array_module(x), as_rows(x), x.shape[1]
-        row_length, count = rows.shape[1], x.size // channels
+        xp, rows = get_array_module(x), channel_rows(x)
         if self.training:
-            mean = channel_sum(rows, channels) / count
-            centered = rows - channel_row(mean, row_length)
-            var = channel_sum(centered * centered, channels) / count
+            mean = rows.mean(axis=1)
+            centered = rows - mean[:, None]
+            var = (centered * centered).mean(axis=1)
             if self.running_mean is not None:
+                count = rows.shape[1]
                 update_running_statistics(self.running_mean, self.running_var, mean, var, count, self.momentum)
         else:
-            centered = rows - channel_row(self.running_mean.data, row_length)
+            centered = rows - self.running_mean.data[:, None]
             var = self.running_var.data
         inv_std = 1 / xp.sqrt(var + self.eps)
         normalized = centered  # normalized in place: centered is a temporary of our own
-        normalized *= channel_row(inv_std, row_length)
+        normalized *= inv_std[:, None]
         self.save_for_backward(normalized, inv_std, weight)
-        output = normalized * channel_row(weight, row_length)
-        output += channel_row(bias, row_length)
-        return output.reshape(x.shape)
+        output = normalized * weight[:, None]
+        output += bias[:, None]
+        return from_channel_rows(output, x.shape)
 
     def backward(self, grad):
         normalized, inv_std, weight = self.saved
-        grad_rows, channels = as_rows(grad), grad.shape[1]
-        row_length, count = grad_rows.shape[1], grad.size // channels
-        grad_bias = channel_sum(grad_rows, channels)
-        grad_weight = channel_sum(grad_rows * normalized, channels)
-        scale = channel_row(weight * inv_std, row_length)
+        grad_rows = channel_rows(grad)
+        count = grad_rows.shape[1]
+        grad_bias = grad_rows.sum(axis=1)
+        grad_weight = (grad_rows * normalized).sum(axis=1)
+        scale = (weight * inv_std)[:, None]
         if not self.training:
-            return (grad_rows * scale).reshape(grad.shape), grad_weight, grad_bias
-        grad_x = grad_rows - channel_row(grad_bias / count, row_length)
-        grad_x -= normalized * channel_row(grad_weight / count, row_length)
+            return from_channel_rows(grad_rows * scale, grad.shape), grad_weight, grad_bias
+        grad_x = grad_rows - (grad_bias / count)[:, None]
+        grad_x -= normalized * (grad_weight / count)[:, None]
         grad_x *= scale
-        return grad_x.reshape(grad.shape), grad_weight, grad_bias
+        return from_channel_rows(grad_x, grad.shape), grad_weight, grad_bias
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

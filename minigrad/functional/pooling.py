@@ -3,9 +3,13 @@
 avg_pool2d walks the same kernel windows as conv2d (see conv.py): for each
 kernel offset, one strided view of the padded input covers every output pixel,
 so the window sums are kh*kw slice additions, and the backward is col2im.
+Like conv2d, it works on the batch-last view (C, H, W, N) of its input, and its
+output is stored batch-last.
 """
 from minigrad.backend import get_array_module
 from minigrad.functional.conv import (
+    batch_first,
+    batch_last,
     check_kernel_fits,
     col2im,
     kernel_windows,
@@ -30,19 +34,19 @@ class AvgPool2d(Function):
 
     def forward(self, x):
         output_shape = sliding_output_shape(x.shape[2:], self.kernel_size, self.stride, self.padding)
-        padded = pad_spatial(x, self.padding)
+        padded = pad_spatial(batch_last(x), self.padding)  # (C, Hp, Wp, N)
         self.padded_shape = padded.shape
-        output = get_array_module(x).zeros(x.shape[:2] + output_shape, dtype=x.dtype)
+        output = get_array_module(x).zeros((x.shape[1],) + output_shape + (len(x),), dtype=x.dtype)
         for _, _, window in kernel_windows(padded, self.kernel_size, self.stride, output_shape):
             output += window
         output /= self.kernel_size[0] * self.kernel_size[1]
-        return output
+        return batch_first(output)
 
     def backward(self, grad):
         xp = get_array_module(grad)
-        share = grad / (self.kernel_size[0] * self.kernel_size[1])
+        share = batch_last(grad) / (self.kernel_size[0] * self.kernel_size[1])
         grad_columns = xp.broadcast_to(share, tuple(self.kernel_size) + share.shape)  # the same share for every offset
-        return (unpad_spatial(col2im(grad_columns, self.padded_shape, self.stride), self.padding),)
+        return (batch_first(unpad_spatial(col2im(grad_columns, self.padded_shape, self.stride), self.padding)),)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

@@ -3,8 +3,8 @@ import numpy
 import pytest
 
 from minigrad import Tensor, backend, gradcheck
-from minigrad.functional import conv2d
-from minigrad.functional.conv import col2im, im2col
+from minigrad.functional import batch_norm, conv2d, relu
+from minigrad.functional.conv import batch_first, batch_last, col2im, im2col
 
 # (batch, in_channels, out_channels, image (H, W), kernel (kh, kw), stride, padding, with_bias)
 CASES = [
@@ -88,11 +88,55 @@ def test_model_layer_float32_keeps_dtype_and_skips_input_gradient():
     numpy.testing.assert_allclose(bias.grad, numpy.full(16, 4 * 4 * 4))
 
 
+def stored_batch_last(array):
+    """The same values, stored (C, H, W, N) in memory and seen as (N, C, H, W)."""
+    return batch_first(numpy.ascontiguousarray(batch_last(array)))
+
+
+def is_stored_batch_last(array):
+    return batch_last(array).flags.c_contiguous
+
+
+@pytest.mark.parametrize("case", CASES[:4])
+def test_batch_last_input_gives_the_same_output_and_gradients(case):
+    """The layout of x is invisible: same values and gradients, and the output is stored batch-last."""
+    (x, weight, bias), tensors, stride, padding = make_inputs(case)
+    results = []
+    for stored in (x, stored_batch_last(x)):
+        inputs = [Tensor(stored, requires_grad=True)] + [Tensor(array, requires_grad=True) for array in tensors[1:]]
+        output = conv2d(*inputs, stride=stride, padding=padding)
+        output.backward(numpy.random.default_rng(3).standard_normal(output.shape))
+        assert is_stored_batch_last(output.data)
+        results.append([output.data] + [tensor.grad for tensor in inputs])
+    for contiguous_result, batch_last_result in zip(*results):
+        numpy.testing.assert_allclose(batch_last_result, contiguous_result, rtol=1e-12, atol=1e-14)
+    expected = reference_conv2d(x, weight, bias, stride, padding)
+    numpy.testing.assert_allclose(results[0][0], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_gradcheck_of_the_model_stage_chain():
+    """conv2d -> batch_norm -> relu -> conv2d: batch-last activations flow between the ops."""
+    rng = numpy.random.default_rng(4)
+    arrays = [
+        rng.standard_normal((3, 2, 6, 6)),  # x
+        rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3),  # first convolution
+        rng.uniform(0.5, 1.5, 3), rng.standard_normal(3),  # batch_norm's weight and bias
+        rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2),  # second convolution
+    ]
+
+    def chain(x, weight1, bias1, scale, shift, weight2, bias2):
+        hidden = conv2d(x, weight1, bias1, stride=2, padding=1)
+        hidden = relu(batch_norm(hidden, None, None, scale, shift, training=True))
+        return conv2d(hidden, weight2, bias2, padding=1)
+
+    assert gradcheck(chain, [Tensor(array, requires_grad=True) for array in arrays])
+
+
 def test_col2im_is_the_adjoint_of_im2col():
     """<im2col(x), c> == <x, col2im(c)>: col2im is exactly the transpose of the unrolling."""
     rng = numpy.random.default_rng(0)
-    padded = rng.standard_normal((2, 3, 7, 8))
-    columns = rng.standard_normal((3, 2, 2, 3, 3, 4))
+    padded = rng.standard_normal((3, 7, 8, 2))  # (C, Hp, Wp, N): batch last
+    columns = rng.standard_normal((3, 2, 3, 3, 4, 2))
     unrolled = im2col(padded, (3, 2), (2, 2), (3, 4))
     assert unrolled.shape == columns.shape
     numpy.testing.assert_allclose((unrolled * columns).sum(), (padded * col2im(columns, padded.shape, (2, 2))).sum())

@@ -1,4 +1,5 @@
-"""dropout: kept fraction, scaling, identity cases, a fixed-mask gradcheck, the dtype of the random draw."""
+"""dropout: kept fraction, scaling, identity cases, a fixed-mask gradcheck, the 16-bit draw and its
+memory order (the mask follows x's layout)."""
 import numpy
 import pytest
 
@@ -8,14 +9,20 @@ from minigrad.functional import dropout
 
 
 class RecordingGenerator:
-    """A NumPy generator that remembers the dtype and size of every draw."""
+    """A NumPy generator that remembers the bounds, size and dtype of every integer draw."""
 
     def __init__(self, seed):
         self.generator, self.draws = numpy.random.default_rng(seed), []
 
-    def random(self, size, dtype):
-        self.draws.append((tuple(size), numpy.dtype(dtype)))
-        return self.generator.random(size, dtype=dtype)
+    def integers(self, low, high, size, dtype):
+        self.draws.append((low, high, tuple(size), numpy.dtype(dtype)))
+        return self.generator.integers(low, high, size, dtype=dtype)
+
+
+def expected_keep(seed, shape, p):
+    """The keep mask dropout draws from a generator seeded with ``seed``, written out from its definition."""
+    draws = numpy.random.default_rng(seed).integers(0, 65536, shape, dtype=numpy.uint16)
+    return draws >= round(p * 65536)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
@@ -33,7 +40,7 @@ def test_backward_is_grad_times_mask_over_keep_probability():
     output = dropout(x, 0.3, generator=numpy.random.default_rng(1))
     upstream = numpy.random.default_rng(2).standard_normal(x.shape)
     output.backward(upstream)
-    mask = numpy.random.default_rng(1).random(x.shape) >= 0.3  # the same draws as inside dropout
+    mask = expected_keep(1, x.shape, 0.3)
     numpy.testing.assert_allclose(x.grad, upstream * mask / 0.7)
     numpy.testing.assert_allclose(output.data, x.data * mask / 0.7)
 
@@ -57,11 +64,35 @@ def test_p_one_gives_zeros_and_zero_gradient():
     numpy.testing.assert_array_equal(x.grad, 0)
 
 
-def test_mask_is_drawn_once_in_the_tensor_dtype():
+def test_mask_is_drawn_once_as_16_bit_integers_and_keeps_the_tensor_dtype():
     generator = RecordingGenerator(0)
     output = dropout(Tensor(numpy.ones((6, 7), dtype=numpy.float32)), 0.5, generator=generator)
-    assert generator.draws == [((6, 7), numpy.dtype(numpy.float32))]
+    assert generator.draws == [(0, 65536, (6, 7), numpy.dtype(numpy.uint16))]
     assert output.dtype == numpy.float32
+
+
+def test_keep_probability_is_quantized_to_multiples_of_one_65536th():
+    """p = 1/65536 drops exactly the draws equal to 0; a smaller p rounds to keeping everything."""
+    x = Tensor(numpy.ones(300_000))
+    keep = expected_keep(3, x.shape, 1 / 65536)
+    numpy.testing.assert_array_equal(dropout(x, 1 / 65536, generator=numpy.random.default_rng(3)).data != 0, keep)
+    assert not keep.all()
+    output = dropout(x, 1e-6, generator=numpy.random.default_rng(3))
+    numpy.testing.assert_array_equal(output.data, x.data * (1 / (1 - 1e-6)))
+
+
+def test_batch_last_input_gets_a_mask_in_its_own_layout():
+    """A (C, H, W, N)-stored x: the draws fill memory in order, so the mask is the draws for the
+    (C, H, W, N) shape seen through the same transposed view, and output and gradient keep the layout."""
+    stored = numpy.random.default_rng(0).standard_normal((3, 4, 5, 6))  # (C, H, W, N)
+    x = Tensor(stored.transpose(3, 0, 1, 2), requires_grad=True)  # logical (N, C, H, W)
+    output = dropout(x, 0.4, generator=numpy.random.default_rng(5))
+    mask = expected_keep(5, stored.shape, 0.4).transpose(3, 0, 1, 2) / 0.6
+    numpy.testing.assert_allclose(output.data, x.data * mask)
+    assert output.data.transpose(1, 2, 3, 0).flags.c_contiguous
+    upstream = numpy.random.default_rng(6).standard_normal(stored.shape).transpose(3, 0, 1, 2)
+    output.backward(upstream)
+    numpy.testing.assert_allclose(x.grad, upstream * mask)
 
 
 def test_default_generator_follows_manual_seed():

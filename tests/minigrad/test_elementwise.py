@@ -57,6 +57,16 @@ def test_unary_ops_keep_float32(name):
     assert op(Tensor(make_input(), dtype="float32")).dtype == numpy.float32
 
 
+def test_relu_keeps_a_batch_last_layout():
+    """On a transposed view (a batch-last activation) relu's output and gradient keep that layout."""
+    stored = away_from_zero(3, 4, 5, 6)  # (C, H, W, N) in memory
+    x = leaf(stored).transpose(3, 0, 1, 2)
+    output = F.relu(x)
+    output.backward(numpy.ones(output.shape))
+    numpy.testing.assert_array_equal(output.data, numpy.maximum(stored, 0).transpose(3, 0, 1, 2))
+    assert output.data.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
 def test_relu_subgradient_at_zero_is_zero():
     x = leaf([-1.0, 0.0, 2.0])
     F.relu(x).sum().backward()

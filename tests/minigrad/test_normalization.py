@@ -5,6 +5,7 @@ import pytest
 
 from minigrad import Tensor, backend, gradcheck
 from minigrad.functional import batch_norm
+from minigrad.functional.conv import batch_first, batch_last
 
 SHAPES = [(4, 3, 2, 3), (5, 3)]
 
@@ -123,6 +124,28 @@ def test_matches_torch(training):
     numpy.testing.assert_allclose(running_var.data, torch_var.numpy(), rtol=1e-12)
     for tensor, torch_tensor in zip((x, weight, bias), reference):
         numpy.testing.assert_allclose(tensor.grad, torch_tensor.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_last_and_contiguous_inputs_agree(training):
+    """The layout of x and of the upstream gradient is invisible; the output is stored batch-last."""
+    rng = numpy.random.default_rng(5)
+    x, upstream = rng.standard_normal((4, 3, 2, 3)), rng.standard_normal((4, 3, 2, 3))
+    results = []
+    for stored_x, stored_upstream in [(x, upstream), (batch_first(numpy.ascontiguousarray(batch_last(x))), upstream),
+                                      (x, batch_first(numpy.ascontiguousarray(batch_last(upstream))))]:
+        inputs = [Tensor(stored_x, requires_grad=True), Tensor(numpy.arange(1.0, 4.0), requires_grad=True),
+                  Tensor(numpy.zeros(3), requires_grad=True)]
+        output = batch_norm(inputs[0], *buffers(3), *inputs[1:], training=training)
+        output.backward(stored_upstream)
+        assert batch_last(output.data).flags.c_contiguous
+        results.append([output.data] + [tensor.grad for tensor in inputs])
+    for first, *others in zip(*results):
+        for other in others:
+            numpy.testing.assert_allclose(other, first, rtol=1e-12, atol=1e-14)
+    mean, var = (x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))) if training else (numpy.zeros(3), numpy.ones(3))
+    expected = reference_batch_norm(x, mean, var, numpy.arange(1.0, 4.0), numpy.zeros(3))
+    numpy.testing.assert_allclose(results[0][0], expected, rtol=1e-10, atol=1e-12)
 
 
 def test_float32_stays_float32():

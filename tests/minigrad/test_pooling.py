@@ -4,6 +4,7 @@ import pytest
 
 from minigrad import Tensor, gradcheck
 from minigrad.functional import avg_pool2d, global_avg_pool2d
+from minigrad.functional.conv import batch_last
 
 # (image (H, W), kernel_size, stride, padding)
 CASES = [((4, 6), 2, None, 0), ((5, 5), 3, 2, 1), ((5, 7), (2, 3), (1, 2), (1, 1)), ((3, 3), 3, None, 0)]
@@ -41,6 +42,17 @@ def test_avg_pool2d_matches_loop(image, kernel_size, stride, padding):
 @pytest.mark.parametrize("image, kernel_size, stride, padding", CASES)
 def test_avg_pool2d_gradcheck(image, kernel_size, stride, padding):
     assert gradcheck(lambda x: avg_pool2d(x, kernel_size, stride, padding), [make_input(image)])
+
+
+@pytest.mark.parametrize("image, kernel_size, stride, padding", CASES)
+def test_avg_pool2d_on_batch_last_input(image, kernel_size, stride, padding):
+    """Input stored (C, H, W, N), as a convolution leaves it: the same values, against the loop."""
+    x = make_input(image)
+    stored = Tensor(numpy.ascontiguousarray(batch_last(x.data)), requires_grad=True)  # (C, H, W, N)
+    pool = lambda stored: avg_pool2d(stored.transpose(3, 0, 1, 2), kernel_size, stride, padding)  # noqa: E731
+    expected = reference_avg_pool2d(x.data, kernel_size, stride, padding)
+    numpy.testing.assert_allclose(pool(stored).data, expected, rtol=1e-12)
+    assert gradcheck(pool, [stored])
 
 
 def test_avg_pool2d_matches_torch():

@@ -1,0 +1,97 @@
+"""Time each op of Ultimus's convolutional trunk at batch 512, forward and backward separately:
+where a CPU (or GPU) training step spends its time, one op at a time.
+
+    python benchmarks/layer_times.py [--device cpu|gpu] [--repeats 20] [--batch-size 512]
+
+Each op runs on an input in the layout it meets in the model (batch-last after a
+convolution, see minigrad/functional/conv.py); the medians are in milliseconds.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from minigrad import Tensor, backend  # noqa: E402
+from minigrad import functional as F  # noqa: E402
+
+STAGES = ((3, 16, 32), (16, 32, 16), (32, 48, 8))  # (C_in, C_out, input size) of the three convolutions
+
+
+def median_milliseconds(function, repeats, synchronize):
+    function()
+    times = []
+    for _ in range(repeats):
+        synchronize()
+        started = time.perf_counter()
+        function()
+        synchronize()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def forward_and_backward(op, inputs, repeats, synchronize):
+    """(forward ms, backward ms) of op(*inputs) with a random upstream gradient in the output's layout."""
+    output = op(*inputs)
+    upstream = output.xp.empty_like(output.data)  # the layout (batch-last or not) of the output
+    upstream[...] = backend.random_generator(output.device).standard_normal(output.shape, dtype=output.dtype)
+    upstream = Tensor(upstream)
+
+    def backward():
+        for tensor in inputs:
+            tensor.zero_grad()
+        op(*inputs).backward(upstream)
+
+    forward_ms = median_milliseconds(lambda: op(*inputs), repeats, synchronize)
+    return forward_ms, max(median_milliseconds(backward, repeats, synchronize) - forward_ms, 0.0)
+
+
+def stage_ops(in_channels, out_channels, dtype, device):
+    """The ops of one stage, each as (name, op, inputs): conv2d, batch_norm, relu, dropout."""
+    generator = backend.random_generator(device)
+    parameter = lambda *shape: Tensor(generator.standard_normal(shape, dtype=dtype), requires_grad=True)  # noqa: E731
+    weight, bias = parameter(out_channels, in_channels, 3, 3), parameter(out_channels)
+    scale, shift = parameter(out_channels), parameter(out_channels)
+    running = [Tensor(backend.array_module(device).zeros(out_channels, dtype=dtype)) for _ in range(2)]
+    return [
+        ("conv2d", lambda x: F.conv2d(x, weight, bias, stride=2, padding=1)),
+        ("batch_norm", lambda x: F.batch_norm(x, *running, scale, shift, training=True)),
+        ("relu", F.relu),
+        ("dropout", lambda x: F.dropout(x, 0.05)),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=512)
+    args = parser.parse_args()
+    backend.keep_freed_cpu_memory()
+    device = backend.normalize_device(args.device)
+    synchronize = backend.require_cupy().cuda.Device().synchronize if device == "gpu" else (lambda: None)
+    rng = numpy.random.default_rng(0)
+    x = Tensor(rng.standard_normal((args.batch_size, 3, 32, 32)).astype(numpy.float32), device=device)
+    totals = [0.0, 0.0]
+    print(f"{'op':<28}{'forward ms':>12}{'backward ms':>13}")
+    for stage, (in_channels, out_channels, size) in enumerate(STAGES, start=1):
+        for name, op in stage_ops(in_channels, out_channels, numpy.float32, device):
+            needs_grad = stage > 1 or name != "conv2d"  # the images themselves need no gradient
+            inputs = [Tensor(x.data, requires_grad=needs_grad)]
+            timings = forward_and_backward(op, inputs, args.repeats, synchronize)
+            totals = [total + timing for total, timing in zip(totals, timings)]
+            print(f"{f'stage {stage} {name} {tuple(x.shape)}':<28}{timings[0]:>12.2f}{timings[1]:>13.2f}")
+            x = op(inputs[0]).detach()
+    pool = lambda x: F.avg_pool2d(x, 4)  # noqa: E731
+    timings = forward_and_backward(pool, [Tensor(x.data, requires_grad=True)], args.repeats, synchronize)
+    totals = [total + timing for total, timing in zip(totals, timings)]
+    print(f"{f'avg_pool2d {tuple(x.shape)}':<28}{timings[0]:>12.2f}{timings[1]:>13.2f}")
+    print(f"{'total':<28}{totals[0]:>12.2f}{totals[1]:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()
