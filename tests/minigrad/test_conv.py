@@ -4,7 +4,7 @@ import pytest
 
 from minigrad import Tensor, backend, gradcheck
 from minigrad.functional import batch_norm, conv2d, relu
-from minigrad.functional.conv import batch_first, batch_last, col2im, im2col
+from minigrad.functional.conv import batch_first, batch_last, col2im, im2col, pad_spatial
 
 # (batch, in_channels, out_channels, image (H, W), kernel (kh, kw), stride, padding, with_bias)
 CASES = [
@@ -130,6 +130,17 @@ def test_gradcheck_of_the_model_stage_chain():
         return conv2d(hidden, weight2, bias2, padding=1)
 
     assert gradcheck(chain, [Tensor(array, requires_grad=True) for array in arrays])
+
+
+@pytest.mark.parametrize("batch_last_input", [False, True])
+def test_pad_spatial_of_many_images_in_either_layout(batch_last_input):
+    """More images than one copied chunk (16), stored batch-first or batch-last: the same padded array."""
+    x = numpy.random.default_rng(5).standard_normal((37, 2, 3, 4))
+    stored = stored_batch_last(x) if batch_last_input else x
+    padded = pad_spatial(batch_last(stored), (1, 2))
+    expected = numpy.pad(x, ((0, 0), (0, 0), (1, 1), (2, 2))).transpose(1, 2, 3, 0)
+    numpy.testing.assert_array_equal(padded, expected)
+    assert padded.flags.c_contiguous
 
 
 def test_col2im_is_the_adjoint_of_im2col():
