@@ -24,6 +24,14 @@ def from_channel_rows(rows, shape):
     return rows.reshape(tuple(shape[axis] for axis in axes)).transpose(sorted(range(len(axes)), key=axes.__getitem__))
 
 
+def row_dots(a, b):
+    """The dot product of each row of a with the same row of b: (C, M), (C, M) -> (C,).
+
+    One batched matrix product: faster than (a * b).sum(axis=1), and no (C, M) temporary.
+    """
+    return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
+
+
 def update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum):
     """running = (1 - momentum) running + momentum batch, in place, as PyTorch does.
 
@@ -50,7 +58,9 @@ class BatchNorm(Function):
     The arithmetic runs on x as channel rows (C, H*W*N), each per-channel vector
     broadcast as a column (C, 1): every pass sweeps long contiguous rows, and
     for batch-last input (a convolution's output) neither the rows nor the
-    output cost a copy.
+    output cost a copy. xhat itself is never stored: the backward keeps
+    centered = x - mean and folds xhat = centered inv_std into per-channel
+    factors, which saves a pass over the data each way.
     """
 
     def __init__(self, running_mean, running_var, training, momentum, eps):
@@ -59,36 +69,33 @@ class BatchNorm(Function):
 
     def forward(self, x, weight, bias):
         xp, rows = get_array_module(x), channel_rows(x)
+        count = rows.shape[1]
         if self.training:
-            mean = rows.mean(axis=1)
+            mean = rows.sum(axis=1) / count
             centered = rows - mean[:, None]
-            var = (centered * centered).mean(axis=1)
+            var = row_dots(centered, centered) / count
             if self.running_mean is not None:
-                count = rows.shape[1]
                 update_running_statistics(self.running_mean, self.running_var, mean, var, count, self.momentum)
         else:
             centered = rows - self.running_mean.data[:, None]
             var = self.running_var.data
         inv_std = 1 / xp.sqrt(var + self.eps)
-        normalized = centered  # normalized in place: centered is a temporary of our own
-        normalized *= inv_std[:, None]
-        self.save_for_backward(normalized, inv_std, weight)
-        output = normalized * weight[:, None]
+        self.save_for_backward(centered, inv_std, weight)
+        output = centered * (weight * inv_std)[:, None]
         output += bias[:, None]
         return from_channel_rows(output, x.shape)
 
     def backward(self, grad):
-        normalized, inv_std, weight = self.saved
+        centered, inv_std, weight = self.saved
         grad_rows = channel_rows(grad)
         count = grad_rows.shape[1]
         grad_bias = grad_rows.sum(axis=1)
-        grad_weight = (grad_rows * normalized).sum(axis=1)
-        scale = (weight * inv_std)[:, None]
-        if not self.training:
-            return from_channel_rows(grad_rows * scale, grad.shape), grad_weight, grad_bias
-        grad_x = grad_rows - (grad_bias / count)[:, None]
-        grad_x -= normalized * (grad_weight / count)[:, None]
-        grad_x *= scale
+        grad_weight = row_dots(grad_rows, centered) * inv_std
+        scale = weight * inv_std
+        grad_x = grad_rows * scale[:, None]
+        if self.training:  # scale (dy - dbias/n - xhat dweight/n), with xhat = centered inv_std
+            grad_x -= centered * (scale * inv_std * grad_weight / count)[:, None]
+            grad_x -= (scale * grad_bias / count)[:, None]
         return from_channel_rows(grad_x, grad.shape), grad_weight, grad_bias
 
 
