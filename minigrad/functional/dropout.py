@@ -4,12 +4,13 @@ The scaling keeps every element's expected value unchanged, so at evaluation
 time dropout is simply the identity.
 
 The mask is drawn from 16-bit random integers (an element is kept when its
-draw is at least round(p * 65536)), about twice as fast as drawing floats, so
-the keep probability is 1 - p rounded to a multiple of 1/65536 (exact for p = 0
-and p = 1). It is drawn in the memory order of x, so that for a batch-last
+draw is at least round(p * 65536)), two to three times faster than drawing
+floats, so the keep probability is 1 - p rounded to a multiple of 1/65536
+(exact for p = 0 and p = 1). It is drawn in the memory order of x, so that for a batch-last
 activation (see conv.py) the mask, the output and the gradient share x's
 layout and every product sweeps contiguous memory.
 """
+import math
 import numbers
 
 import numpy
@@ -38,10 +39,25 @@ def memory_order(array):
     return sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis]))
 
 
+def uniform_uint16(generator, shape):
+    """Independent uniform 16-bit integers (C-ordered) of the given shape.
+
+    On the CPU the bit generator's raw 64-bit words are cut into four 16-bit
+    integers each, 1.6 times faster than ``generator.integers``; CuPy's
+    generators offer no such words, so there (and for any other generator)
+    ``generator.integers`` draws them.
+    """
+    if not isinstance(generator, numpy.random.Generator):
+        return generator.integers(0, DRAW_LEVELS, size=shape, dtype=numpy.uint16)
+    count = math.prod(shape)
+    words = generator.bit_generator.random_raw(-(-count // 4))  # ceil(count / 4) words of 64 bits
+    return words.view(numpy.uint16)[:count].reshape(shape)
+
+
 def draw_keep(generator, array, p):
     """Booleans of array's shape and memory layout, each True (kept) with probability 1 - p (to 1/65536)."""
     axes = memory_order(array)
-    draws = generator.integers(0, DRAW_LEVELS, size=tuple(array.shape[axis] for axis in axes), dtype=numpy.uint16)
+    draws = uniform_uint16(generator, tuple(array.shape[axis] for axis in axes))
     return (draws >= round(p * DRAW_LEVELS)).transpose(tuple(numpy.argsort(axes)))
 
 
@@ -49,8 +65,9 @@ def dropout(x, p=0.5, training=True, generator=None):
     """Zero each element of x with probability p in training, scaling the rest by 1/(1-p).
 
     Identity when not training or p == 0; zeros when p == 1 (as PyTorch).
-    generator: draws the mask (``generator.integers``); by default the
-    minigrad generator of x's device (see ``minigrad.manual_seed``).
+    generator: a NumPy or CuPy ``Generator`` that draws the mask (see
+    uniform_uint16); by default the minigrad generator of x's device (see
+    ``minigrad.manual_seed``).
     """
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
         raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
@@ -60,5 +77,6 @@ def dropout(x, p=0.5, training=True, generator=None):
     if p == 1:
         return Dropout(x.xp.zeros_like(x.data))(x)
     generator = random_generator(x.device) if generator is None else generator
-    mask = x.xp.multiply(draw_keep(generator, x.data, p), 1 / (1 - p), dtype=x.dtype)
+    mask = draw_keep(generator, x.data, p).astype(x.dtype)
+    mask *= 1 / (1 - p)
     return Dropout(mask)(x)

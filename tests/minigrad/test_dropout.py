@@ -9,7 +9,7 @@ from minigrad.functional import dropout
 
 
 class RecordingGenerator:
-    """A NumPy generator that remembers the bounds, size and dtype of every integer draw."""
+    """A generator with only ``integers`` (as CuPy's, seen by dropout) that records every draw."""
 
     def __init__(self, seed):
         self.generator, self.draws = numpy.random.default_rng(seed), []
@@ -20,9 +20,12 @@ class RecordingGenerator:
 
 
 def expected_keep(seed, shape, p):
-    """The keep mask dropout draws from a generator seeded with ``seed``, written out from its definition."""
-    draws = numpy.random.default_rng(seed).integers(0, 65536, shape, dtype=numpy.uint16)
-    return draws >= round(p * 65536)
+    """The keep mask dropout draws from a NumPy generator seeded with ``seed``, from its definition:
+    16-bit integers cut from the raw 64-bit words (low half first), kept when >= round(p * 65536)."""
+    count = int(numpy.prod(shape))
+    words = numpy.random.default_rng(seed).bit_generator.random_raw((count + 3) // 4)
+    draws = [(int(word) >> shift) & 0xFFFF for word in words for shift in (0, 16, 32, 48)]
+    return (numpy.array(draws[:count]) >= round(p * 65536)).reshape(shape)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
@@ -64,11 +67,13 @@ def test_p_one_gives_zeros_and_zero_gradient():
     numpy.testing.assert_array_equal(x.grad, 0)
 
 
-def test_mask_is_drawn_once_as_16_bit_integers_and_keeps_the_tensor_dtype():
+def test_other_generators_draw_16_bit_integers_once_and_the_tensor_dtype_is_kept():
     generator = RecordingGenerator(0)
     output = dropout(Tensor(numpy.ones((6, 7), dtype=numpy.float32)), 0.5, generator=generator)
     assert generator.draws == [(0, 65536, (6, 7), numpy.dtype(numpy.uint16))]
     assert output.dtype == numpy.float32
+    draws = numpy.random.default_rng(0).integers(0, 65536, (6, 7), dtype=numpy.uint16)
+    numpy.testing.assert_array_equal(output.data != 0, draws >= 32768)
 
 
 def test_keep_probability_is_quantized_to_multiples_of_one_65536th():
