@@ -58,7 +58,7 @@ def draw_keep(generator, array, p):
     """Booleans of array's shape and memory layout, each True (kept) with probability 1 - p (to 1/65536)."""
     axes = memory_order(array)
     draws = uniform_uint16(generator, tuple(array.shape[axis] for axis in axes))
-    return (draws >= round(p * DRAW_LEVELS)).transpose(tuple(numpy.argsort(axes)))
+    return (draws >= round(p * DRAW_LEVELS)).transpose(numpy.argsort(axes).tolist())  # back to array's axis order
 
 
 def dropout(x, p=0.5, training=True, generator=None):

@@ -20,8 +20,9 @@ def channel_rows(x):
 
 def from_channel_rows(rows, shape):
     """The inverse of channel_rows: rows (C, H*W*N) as a batch-last view of the given shape (N, C, H, W)."""
-    axes = channels_first_axes(len(shape))
-    return rows.reshape(tuple(shape[axis] for axis in axes)).transpose(sorted(range(len(axes)), key=axes.__getitem__))
+    ndim = len(shape)
+    channels_first = rows.reshape(tuple(shape[axis] for axis in channels_first_axes(ndim)))  # (C, H, W, N)
+    return channels_first.transpose((ndim - 1,) + tuple(range(ndim - 1)))  # the batch axis back to the front
 
 
 def row_dots(a, b):
