@@ -166,7 +166,7 @@ class Conv2d(Function):
         padded = pad_spatial(batch_last(x), self.padding)  # (C_in, Hp, Wp, N)
         columns = im2col(padded, kernel_size, self.stride, output_shape)
         self.columns_shape, self.padded_shape, self.has_bias = columns.shape, padded.shape, bias is not None
-        columns = columns.reshape(-1, columns[0, 0, 0].size)
+        columns = columns.reshape(-1, output_shape[0] * output_shape[1] * len(x))
         weight_rows = weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # rows ordered (i, j, c) like the columns
         self.save_for_backward(columns, weight_rows)
         output_rows = weight_rows @ columns
@@ -190,6 +190,8 @@ class Conv2d(Function):
         grad_columns = (weight_rows.T @ grad_rows).reshape(self.columns_shape)
         grad_padded = col2im(grad_columns, self.padded_shape, self.stride)
         return batch_first(unpad_spatial(grad_padded, self.padding))
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D convolution (cross-correlation, as in PyTorch) of x (N, C_in, H, W).
 
