@@ -4,7 +4,7 @@ import pytest
 
 from minigrad import Tensor, backend, gradcheck
 from minigrad.functional import batch_norm, conv2d, relu
-from minigrad.functional.conv import batch_first, batch_last, col2im, im2col, pad_spatial
+from minigrad.functional.conv import batch_first, batch_last, col2im, im2col, pad_spatial, sliding_output_shape
 
 # (batch, in_channels, out_channels, image (H, W), kernel (kh, kw), stride, padding, with_bias)
 CASES = [
@@ -143,14 +143,39 @@ def test_pad_spatial_of_many_images_in_either_layout(batch_last_input):
     assert padded.flags.c_contiguous
 
 
-def test_col2im_is_the_adjoint_of_im2col():
+# (kernel, stride): kernel >= stride (the tiles cover a block), kernel < stride (gaps), and one of each
+COL2IM_CASES = [((3, 2), (2, 2)), ((3, 3), (1, 1)), ((1, 2), (2, 3)), ((3, 1), (2, 2)), ((2, 2), (3, 2))]
+
+
+def reference_col2im(columns, padded_shape, stride):
+    """Each column entry added to its pixel, one entry at a time."""
+    image = numpy.zeros(padded_shape)
+    for (i, j, c, y, x, n), value in numpy.ndenumerate(columns):
+        image[c, y * stride[0] + i, x * stride[1] + j, n] += value
+    return image
+
+
+@pytest.mark.parametrize("kernel_size, stride", COL2IM_CASES)
+def test_col2im_matches_entry_by_entry_loop(kernel_size, stride):
+    padded_shape = (2, 8, 9, 3)  # (C, Hp, Wp, N): batch last
+    output_shape = sliding_output_shape(padded_shape[1:3], kernel_size, stride, (0, 0))
+    numpy.empty(padded_shape)[...] = numpy.nan  # leftover memory that a new empty image might reuse
+    columns_shape = kernel_size + padded_shape[:1] + output_shape + padded_shape[3:]  # (kh, kw, C, H_out, W_out, N)
+    columns = numpy.random.default_rng(1).standard_normal(columns_shape)
+    expected = reference_col2im(columns, padded_shape, stride)
+    numpy.testing.assert_allclose(col2im(columns, padded_shape, stride), expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("kernel_size, stride", COL2IM_CASES)
+def test_col2im_is_the_adjoint_of_im2col(kernel_size, stride):
     """<im2col(x), c> == <x, col2im(c)>: col2im is exactly the transpose of the unrolling."""
     rng = numpy.random.default_rng(0)
     padded = rng.standard_normal((3, 7, 8, 2))  # (C, Hp, Wp, N): batch last
-    columns = rng.standard_normal((3, 2, 3, 3, 4, 2))
-    unrolled = im2col(padded, (3, 2), (2, 2), (3, 4))
+    output_shape = sliding_output_shape(padded.shape[1:3], kernel_size, stride, (0, 0))
+    columns = rng.standard_normal(kernel_size + (3,) + output_shape + (2,))
+    unrolled = im2col(padded, kernel_size, stride, output_shape)
     assert unrolled.shape == columns.shape
-    numpy.testing.assert_allclose((unrolled * columns).sum(), (padded * col2im(columns, padded.shape, (2, 2))).sum())
+    numpy.testing.assert_allclose((unrolled * columns).sum(), (padded * col2im(columns, padded.shape, stride)).sum())
 
 
 @pytest.mark.parametrize(
