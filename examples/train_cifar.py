@@ -4,7 +4,6 @@
     python examples/train_cifar.py --device cpu --data ../shared/data/cifar10-jpeg.tar.gz --limit 2000 --epochs 2
 """
 import argparse
-import dataclasses
 import sys
 
 from ultimus.train import TrainConfig, train

@@ -26,6 +26,8 @@ from ultimus.data import balanced_subset, channel_mean_std, load_cifar10
 from ultimus.model import UltimusNet
 from ultimus.transforms import CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, to_float_nchw
 
+MISCLASSIFIED_SHOWN = 25
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -126,6 +128,27 @@ def write_history(history, out):
         writer.writerows(zip(*history.values()))
 
 
+def make_loaders(data, mean, std, config, device):
+    """The training loader (shuffled, augmented) and the test loader, with every array on ``device``.
+
+    Augmentation draws from its own NumPy generator (offsets are copied to the GPU
+    when the images live there), so its state can be checkpointed and a prefetch
+    thread never shares a generator with the dropout of the main thread.
+    """
+    def on_device(array):
+        return backend.to_device(numpy.ascontiguousarray(array), device)
+
+    augmentation_generator = numpy.random.default_rng(config.seed + 1)
+    train_loader = DataLoader(
+        ArrayDataset(on_device(data.train_images), on_device(data.train_labels)), batch_size=config.batch_size,
+        shuffle=True, transform=make_train_transform(on_device(mean), on_device(std), config, augmentation_generator),
+        seed=config.seed, prefetch=device == "cpu")
+    test_loader = DataLoader(
+        ArrayDataset(on_device(data.test_images), on_device(data.test_labels)), batch_size=config.eval_batch_size,
+        transform=make_test_transform(on_device(mean), on_device(std)), prefetch=device == "cpu")
+    return train_loader, test_loader, augmentation_generator
+
+
 def train(config):
     """Run the whole job described by ``config``; returns the history and final metrics."""
     device = backend.normalize_device(config.device)
@@ -134,21 +157,11 @@ def train(config):
     backend.manual_seed(config.seed)
     os.makedirs(config.out, exist_ok=True)
     data, mean, std = prepare_data(config)
-    xp = backend.array_module(device)
-    to_device = lambda array: backend.to_device(numpy.ascontiguousarray(array), device)
-    augmentation_generator = xp.random.default_rng(config.seed + 1)
-    train_loader = DataLoader(
-        ArrayDataset(to_device(data.train_images), to_device(data.train_labels)), batch_size=config.batch_size,
-        shuffle=True, transform=make_train_transform(to_device(mean), to_device(std), config, augmentation_generator),
-        seed=config.seed, prefetch=device == "cpu")
-    test_loader = DataLoader(
-        ArrayDataset(to_device(data.test_images), to_device(data.test_labels)), batch_size=config.eval_batch_size,
-        transform=make_test_transform(to_device(mean), to_device(std)), prefetch=device == "cpu")
+    train_loader, test_loader, augmentation_generator = make_loaders(data, mean, std, config, device)
 
     model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling).to(device)
-    table = summary(model, (3, 32, 32), device=device)
-    with open(os.path.join(config.out, "summary.txt"), "w") as handle:
-        handle.write(table + "\n")
+    with atomic_write(os.path.join(config.out, "summary.txt"), "w") as handle:
+        handle.write(summary(model, (3, 32, 32), device=device) + "\n")
     optimizer = Adam(model.parameters(), lr=config.max_lr / config.div_factor)
     scheduler = OneCycleLR(
         optimizer, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=len(train_loader),
@@ -157,13 +170,13 @@ def train(config):
 
     history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")}
     for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        lr = scheduler.get_last_lr()[0]
+        started, lr = time.perf_counter(), scheduler.get_last_lr()[0]
         train_loss, train_accuracy, _ = run_epoch(
             model, train_loader, optimizer, scheduler, f"epoch {epoch}/{config.epochs} train", config.progress)
         test_loss, test_accuracy, predictions = run_epoch(
             model, test_loader, description=f"epoch {epoch}/{config.epochs} test", progress=config.progress)
-        for key, value in zip(history, (epoch, train_loss, train_accuracy, test_loss, test_accuracy, lr, time.perf_counter() - started)):
+        values = (epoch, train_loss, train_accuracy, test_loss, test_accuracy, lr, time.perf_counter() - started)
+        for key, value in zip(history, values):
             history[key].append(value)
         write_history(history, config.out)
         print(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_accuracy:.4f}  "
@@ -172,17 +185,22 @@ def train(config):
     serialization.save({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
         "train_loader": train_loader.state_dict(), "config": dataclasses.asdict(config), "epoch": config.epochs,
+        "rng": {"minigrad_cpu": backend.get_rng_state(), "augmentation": augmentation_generator.bit_generator.state},
     }, os.path.join(config.out, "checkpoint.npz"))
-    save_figures(data, mean, std, predictions, make_train_transform(mean, std, config, numpy.random.default_rng(config.seed)), history, config.out)
+    save_figures(data, mean, std, predictions, config, history)
     return {"history": history, "test_accuracy": history["test_accuracy"][-1], "out": config.out}
 
 
-def save_figures(data, mean, std, predictions, train_transform, history, out):
+def save_figures(data, mean, std, predictions, config, history):
     """The seed's figures: augmented samples, curves, misclassified test images, confusion matrix."""
+    out = config.out
     shown = balanced_subset(data.train_labels, 32, seed=0)  # the archive is ordered by class
-    samples, labels = train_transform((data.train_images[shown], data.train_labels[shown]))
+    augment = make_train_transform(mean, std, config, numpy.random.default_rng(config.seed))
+    samples, labels = augment((data.train_images[shown], data.train_labels[shown]))
     plots.save_sample_grid(samples, labels, data.classes, mean, std, os.path.join(out, "augmented_samples.png"))
     plots.save_history_curves(history, os.path.join(out, "curves.png"))
-    test_images = make_test_transform(mean, std)((data.test_images, data.test_labels))[0]
-    plots.save_misclassified(test_images, data.test_labels, predictions, data.classes, mean, std, os.path.join(out, "misclassified.png"))
+    wrong = numpy.flatnonzero(predictions != data.test_labels)[:MISCLASSIFIED_SHOWN]  # normalize only these
+    images = make_test_transform(mean, std)((data.test_images[wrong], None))[0]
+    plots.save_misclassified(images, data.test_labels[wrong], predictions[wrong], data.classes, mean, std,
+                             os.path.join(out, "misclassified.png"), limit=MISCLASSIFIED_SHOWN)
     plots.save_confusion_matrix(data.test_labels, predictions, data.classes, os.path.join(out, "confusion_matrix.png"))

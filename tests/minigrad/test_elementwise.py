@@ -7,18 +7,9 @@ import pytest
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
+from helpers import leaf
 
 RNG = numpy.random.default_rng(1)
-
-
-@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
-def device(request):
-    return request.param
-
-
-def leaf(array, device="cpu"):
-    """A float64 leaf that requires grad, as gradcheck wants."""
-    return Tensor(array, requires_grad=True, dtype="float64", device=device)
 
 
 def away_from_zero(*shape):

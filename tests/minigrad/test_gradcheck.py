@@ -5,12 +5,9 @@ import pytest
 import minigrad.functional as F
 from minigrad import Function, GradcheckError, Tensor, gradcheck
 from minigrad.gradcheck import numerical_gradient
+from helpers import leaf
 
 RNG = numpy.random.default_rng(6)
-
-
-def leaf(array):
-    return Tensor(array, requires_grad=True, dtype="float64")
 
 
 class DoubledSquare(Function):

@@ -6,19 +6,10 @@ import pytest
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
+from helpers import leaf
 
 RNG = numpy.random.default_rng(5)
 REDUCTIONS = ["mean", "sum", "none"]
-
-
-@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
-def device(request):
-    return request.param
-
-
-def leaf(array, device="cpu"):
-    """A float64 leaf that requires grad, as gradcheck wants."""
-    return Tensor(array, requires_grad=True, dtype="float64", device=device)
 
 
 def cross_entropy_by_loops(logits, target, label_smoothing, reduction):

@@ -4,19 +4,10 @@ import pytest
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
+from helpers import leaf
 
 RNG = numpy.random.default_rng(2)
 AXES = [None, 0, 1, -1, (0, 2), (-1, 0), (0, 1, 2)]
-
-
-@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
-def device(request):
-    return request.param
-
-
-def leaf(array, device="cpu"):
-    """A float64 leaf that requires grad, as gradcheck wants."""
-    return Tensor(array, requires_grad=True, dtype="float64", device=device)
 
 
 def distinct_values(*shape):

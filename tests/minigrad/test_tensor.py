@@ -4,15 +4,7 @@ import pytest
 
 import minigrad.functional as F
 from minigrad import Function, Tensor, backend, is_grad_enabled, no_grad
-
-
-@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
-def device(request):
-    return request.param
-
-
-def leaf(array, device="cpu"):
-    return Tensor(array, requires_grad=True, dtype="float64", device=device)
+from helpers import leaf
 
 
 def grad_on_cpu(tensor):
