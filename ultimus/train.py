@@ -26,8 +26,6 @@ from ultimus.data import balanced_subset, channel_mean_std, load_cifar10
 from ultimus.model import UltimusNet
 from ultimus.transforms import CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, to_float_nchw
 
-MISCLASSIFIED_SHOWN = 25
-
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -199,8 +197,11 @@ def save_figures(data, mean, std, predictions, config, history):
     samples, labels = augment((data.train_images[shown], data.train_labels[shown]))
     plots.save_sample_grid(samples, labels, data.classes, mean, std, os.path.join(out, "augmented_samples.png"))
     plots.save_history_curves(history, os.path.join(out, "curves.png"))
-    wrong = numpy.flatnonzero(predictions != data.test_labels)[:MISCLASSIFIED_SHOWN]  # normalize only these
-    images = make_test_transform(mean, std)((data.test_images[wrong], None))[0]
-    plots.save_misclassified(images, data.test_labels[wrong], predictions[wrong], data.classes, mean, std,
-                             os.path.join(out, "misclassified.png"), limit=MISCLASSIFIED_SHOWN)
+    # The archive is ordered by class: shuffle, so that the first misclassified images span the classes.
+    # The raw uint8 pixels are shown (30 MB, where the normalized test set would be 120 MB of floats):
+    # "denormalizing" them with mean 0 and std 1/255 maps 0..255 to 0..1.
+    order = numpy.random.default_rng(0).permutation(len(data.test_labels))
+    raw_pixels = data.test_images[order].transpose(0, 3, 1, 2)
+    plots.save_misclassified(raw_pixels, data.test_labels[order], predictions[order], data.classes,
+                             numpy.zeros(3), numpy.full(3, 1 / 255), os.path.join(out, "misclassified.png"))
     plots.save_confusion_matrix(data.test_labels, predictions, data.classes, os.path.join(out, "confusion_matrix.png"))

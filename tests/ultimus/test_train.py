@@ -3,7 +3,6 @@ import json
 import os
 import sys
 
-import numpy
 import pytest
 from PIL import Image
 
@@ -18,23 +17,41 @@ OUTPUTS = ("summary.txt", "history.json", "history.csv", "checkpoint.npz", "augm
            "curves.png", "misclassified.png", "confusion_matrix.png")
 
 
-@needs_real_data
-def test_cli_smoke_run_on_a_slice_of_the_real_data(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One short CLI run on a class-balanced slice of the real data, shared by the tests below."""
+    if not os.path.exists(SHARED_DATA):
+        pytest.skip(f"real CIFAR-10 archive not found at {SHARED_DATA}")
     from train_cifar import main
 
+    out = tmp_path_factory.mktemp("run")
     result = main(["--device", "cpu", "--data", SHARED_DATA, "--limit", "600", "--epochs", "2",
-                   "--batch-size", "128", "--out", str(tmp_path), "--no-progress"])
-    printed = capsys.readouterr().out
-    assert "Total params: 26,074" in printed and "final metrics" in printed
+                   "--batch-size", "128", "--out", str(out), "--no-progress"])
+    return out, result
+
+
+def test_cli_smoke_run_on_a_slice_of_the_real_data(smoke_run):
+    out, result = smoke_run
+    assert "Total params: 26,074" in (out / "summary.txt").read_text()
     for name in OUTPUTS:
-        assert (tmp_path / name).stat().st_size > 0, name
-    history = json.loads((tmp_path / "history.json").read_text())
+        assert (out / name).stat().st_size > 0, name
+    history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [1, 2] and len(history["test_accuracy"]) == 2
     assert result["test_accuracy"] == history["test_accuracy"][-1]
     assert 0.0 <= result["test_accuracy"] <= 1.0
-    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
-    with Image.open(tmp_path / "curves.png") as image:
+    assert (out / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
+    with Image.open(out / "curves.png") as image:
         assert image.format == "PNG"
+
+
+def test_checkpoint_restores_the_trained_model(smoke_run, capsys):
+    from plot_run import main
+
+    out, result = smoke_run
+    (out / "misclassified.png").unlink()
+    main([str(out)])
+    assert f"test accuracy {result['test_accuracy']:.4f} from the checkpoint" in capsys.readouterr().out
+    assert (out / "misclassified.png").stat().st_size > 0
 
 
 @needs_real_data
@@ -52,15 +69,3 @@ def test_training_is_deterministic_on_the_cpu_for_a_fixed_seed(tmp_path):
     assert third["train_loss"] != first["train_loss"]
 
 
-@needs_real_data
-def test_checkpoint_restores_the_trained_model(tmp_path):
-    from minigrad import serialization
-    from ultimus.model import UltimusNet
-
-    train(TrainConfig(device="cpu", data=SHARED_DATA, limit=200, epochs=1, batch_size=100, out=str(tmp_path), progress=False))
-    checkpoint = serialization.load(str(tmp_path / "checkpoint.npz"))
-    model = UltimusNet()
-    model.load_state_dict(checkpoint["model"])
-    assert checkpoint["epoch"] == 1 and checkpoint["config"]["limit"] == 200
-    assert numpy.isfinite(model.classifier.weight.data).all()
-    assert set(checkpoint) >= {"model", "optimizer", "scheduler", "train_loader", "config"}

@@ -1,0 +1,36 @@
+"""Redraw the figures of a finished run from its checkpoint and history (no training).
+
+    python examples/plot_run.py docs/cpu/seed1 --data ../shared/data/cifar10-jpeg.tar.gz
+"""
+import argparse
+import dataclasses
+import json
+import os
+
+from minigrad import serialization
+from ultimus.train import TrainConfig, make_loaders, prepare_data, run_epoch, save_figures
+from ultimus.model import UltimusNet
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="a run directory holding checkpoint.npz and history.json")
+    parser.add_argument("--data", default=None, help="the CIFAR-10 source, if not the one the run recorded")
+    args = parser.parse_args(argv)
+    checkpoint = serialization.load(os.path.join(args.run, "checkpoint.npz"))
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{key: value for key, value in checkpoint["config"].items() if key in fields})
+    config = dataclasses.replace(config, device="cpu", out=args.run, data=args.data or config.data, progress=False)
+    with open(os.path.join(args.run, "history.json")) as handle:
+        history = json.load(handle)
+    data, mean, std = prepare_data(config)
+    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling)
+    model.load_state_dict(checkpoint["model"])
+    _, test_loader, _ = make_loaders(data, mean, std, config, "cpu")
+    _, accuracy, predictions = run_epoch(model, test_loader, progress=False)
+    save_figures(data, mean, std, predictions, config, history)
+    print(f"{args.run}: test accuracy {accuracy:.4f} from the checkpoint; figures redrawn")
+
+
+if __name__ == "__main__":
+    main()
