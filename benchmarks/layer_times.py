@@ -14,24 +14,17 @@ import time
 
 import numpy
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from minigrad import Tensor, backend  # noqa: E402
 from minigrad import functional as F  # noqa: E402
+from step_time import median_step_seconds  # noqa: E402
 
 STAGES = ((3, 16, 32), (16, 32, 16), (32, 48, 8))  # (C_in, C_out, input size) of the three convolutions
 
 
 def median_milliseconds(function, repeats, synchronize):
-    function()
-    times = []
-    for _ in range(repeats):
-        synchronize()
-        started = time.perf_counter()
-        function()
-        synchronize()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+    return 1000 * median_step_seconds(function, repeats, warmup=1, synchronize=synchronize)
 
 
 def forward_and_backward(op, inputs, repeats, synchronize):
@@ -51,7 +44,7 @@ def forward_and_backward(op, inputs, repeats, synchronize):
 
 
 def stage_ops(in_channels, out_channels, dtype, device):
-    """The ops of one stage, each as (name, op, inputs): conv2d, batch_norm, relu, dropout."""
+    """The ops of one stage, each as (name, op): conv2d, batch_norm, relu, dropout."""
     generator = backend.random_generator(device)
     parameter = lambda *shape: Tensor(generator.standard_normal(shape, dtype=dtype), requires_grad=True)  # noqa: E731
     weight, bias = parameter(out_channels, in_channels, 3, 3), parameter(out_channels)

@@ -15,19 +15,15 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from minigrad.data import ArrayDataset, DataLoader  # noqa: E402
 from torch_ultimus import TorchUltimusNet  # noqa: E402
-from ultimus.train import TrainConfig, make_test_transform, make_train_transform, prepare_data  # noqa: E402
+from ultimus.train import TrainConfig, make_test_loader, make_train_loader, prepare_data  # noqa: E402
 
 
 def train_one_seed(config):
     torch.manual_seed(config.seed)
     data, mean, std = prepare_data(config)
-    augment = make_train_transform(mean, std, config, numpy.random.default_rng(config.seed + 1))
-    train_loader = DataLoader(ArrayDataset(data.train_images, data.train_labels), batch_size=config.batch_size,
-                              shuffle=True, transform=augment, seed=config.seed)
-    test_loader = DataLoader(ArrayDataset(data.test_images, data.test_labels), batch_size=config.eval_batch_size,
-                             transform=make_test_transform(mean, std))
+    train_loader = make_train_loader(data, mean, std, config, "cpu")
+    test_loader = make_test_loader(data, mean, std, config, "cpu")
     model = TorchUltimusNet(dropout=config.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr / config.div_factor)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(

@@ -8,7 +8,7 @@ import json
 import os
 
 from minigrad import serialization
-from ultimus.train import TrainConfig, make_loaders, prepare_data, run_epoch, save_figures
+from ultimus.train import TrainConfig, make_test_loader, prepare_data, run_epoch, save_figures
 from ultimus.model import UltimusNet
 
 
@@ -26,8 +26,7 @@ def main(argv=None):
     data, mean, std = prepare_data(config)
     model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling)
     model.load_state_dict(checkpoint["model"])
-    _, test_loader, _ = make_loaders(data, mean, std, config, "cpu")
-    _, accuracy, predictions = run_epoch(model, test_loader, progress=False)
+    _, accuracy, predictions = run_epoch(model, make_test_loader(data, mean, std, config, "cpu"), progress=False)
     save_figures(data, mean, std, predictions, config, history)
     print(f"{args.run}: test accuracy {accuracy:.4f} from the checkpoint; figures redrawn")
 

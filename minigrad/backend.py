@@ -9,7 +9,6 @@ import ctypes.util
 
 import numpy
 
-DEVICES = ("cpu", "gpu")
 _DEVICE_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 _GPU_INSTALL_HINT = (
     "install CuPy for your CUDA version (for example `pip install -e .[gpu]`, "
@@ -36,16 +35,22 @@ def gpu_available():
         return False
 
 
+_cupy_with_a_device = None  # the cupy module once it has found a GPU: no CUDA query on every copy
+
+
 def require_cupy():
     """Return the cupy module, or explain what is missing and how to get it."""
+    global _cupy_with_a_device
     cupy = _import_cupy()
     if cupy is None:
         raise RuntimeError(f"device 'gpu' needs CuPy, which is not installed: {_GPU_INSTALL_HINT}")
-    if not gpu_available():
-        raise RuntimeError(
-            "device 'gpu' was requested and CuPy is installed, but it finds no CUDA device; "
-            "check the NVIDIA driver (`nvidia-smi`) or use device='cpu'"
-        )
+    if cupy is not _cupy_with_a_device:
+        if not gpu_available():
+            raise RuntimeError(
+                "device 'gpu' was requested and CuPy is installed, but it finds no CUDA device; "
+                "check the NVIDIA driver (`nvidia-smi`) or use device='cpu'"
+            )
+        _cupy_with_a_device = cupy
     return cupy
 
 
@@ -85,13 +90,15 @@ def to_device(array, device):
     return require_cupy().asarray(array)
 
 
-_generators = {}
+_seed = None
+_generators = {}  # device -> the generator minigrad's random ops draw from, made on first use
 
 
 def manual_seed(seed):
     """Seed the random generators of every backend (those already made and those to come)."""
+    global _seed
+    _seed = seed
     _generators.clear()
-    _generators["seed"] = seed
 
 
 def random_generator(device="cpu"):
@@ -102,8 +109,7 @@ def random_generator(device="cpu"):
     """
     device = normalize_device(device)
     if device not in _generators:
-        seed = _generators.get("seed")
-        _generators[device] = array_module(device).random.default_rng(seed)
+        _generators[device] = array_module(device).random.default_rng(_seed)
     return _generators[device]
 
 

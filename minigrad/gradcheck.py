@@ -68,7 +68,9 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, samples=None):
     if not all(tensor.data.flags.c_contiguous for tensor in checked):
         raise ValueError("gradcheck: inputs must be C-contiguous arrays (finite differences perturb them in place)")
     default_eps, default_atol, default_rtol = TOLERANCES.get(checked[0].dtype, TOLERANCES[numpy.dtype("float32")])
-    eps, atol, rtol = eps or default_eps, atol or default_atol, rtol or default_rtol
+    eps = default_eps if eps is None else eps
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
 
     output = fn(*inputs)
     op_name = type(output.grad_fn).__name__ if output.grad_fn else getattr(fn, "__name__", "fn")

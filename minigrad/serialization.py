@@ -85,7 +85,7 @@ def save(tree, path):
     arrays = {}
     document = json.dumps(_encode(tree, "", arrays))
     with atomic_write(path) as file:
-        numpy.savez(file, allow_pickle=False, **arrays, **{_TREE: numpy.array(document)})
+        numpy.savez(file, **arrays, **{_TREE: numpy.array(document)})  # no object arrays: see _encode
 
 
 def load(path):

@@ -94,10 +94,9 @@ def as_tensor(value, like=()):
     tensors = [item for item in like if isinstance(item, Tensor)]
     if not tensors:
         return Tensor(value)
-    xp = tensors[0].xp
-    if numpy.isscalar(value):
-        return Tensor(xp.asarray(value, dtype=_scalar_dtype(value, tensors)))
-    return Tensor(xp.asarray(value))
+    if numpy.isscalar(value):  # filled on the device: no host-to-device copy, which would stall a GPU
+        return Tensor(tensors[0].xp.full((), value, dtype=_scalar_dtype(value, tensors)))
+    return Tensor(value, device=tensors[0].device)
 
 
 class Tensor:
@@ -112,12 +111,12 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        xp = backend.array_module(device) if device is not None else backend.get_array_module(data)
-        if device is not None:
-            data = backend.to_device(data, device)
         if dtype is None and not hasattr(data, "dtype"):
-            dtype = _default_dtype(data)
-        self.data = xp.asarray(data, dtype=dtype)
+            dtype = _default_dtype(data)  # before any device copy: a CuPy copy of a list is float64
+        if device is None:
+            self.data = backend.get_array_module(data).asarray(data, dtype=dtype)
+        else:
+            self.data = backend.array_module(device).asarray(backend.to_device(data, device), dtype=dtype)
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False

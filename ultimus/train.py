@@ -126,25 +126,30 @@ def write_history(history, out):
         writer.writerows(zip(*history.values()))
 
 
-def make_loaders(data, mean, std, config, device):
-    """The training loader (shuffled, augmented) and the test loader, with every array on ``device``.
+def _on_device(array, device):
+    return backend.to_device(numpy.ascontiguousarray(array), device)
 
-    Augmentation draws from its own NumPy generator (offsets are copied to the GPU
-    when the images live there), so its state can be checkpointed and a prefetch
-    thread never shares a generator with the dropout of the main thread.
+
+def make_train_loader(data, mean, std, config, device):
+    """The shuffled, augmented training loader, every array on ``device``.
+
+    Augmentation draws from its own generator on the images' device (so no random
+    offsets cross to the GPU each batch) and never shares one with dropout. On the
+    CPU a background thread prepares the next batch; on the GPU the batch is made
+    by kernels queued behind the current step, so there is nothing to overlap.
     """
-    def on_device(array):
-        return backend.to_device(numpy.ascontiguousarray(array), device)
+    generator = backend.array_module(device).random.default_rng(config.seed + 1)
+    transform = make_train_transform(_on_device(mean, device), _on_device(std, device), config, generator)
+    dataset = ArrayDataset(_on_device(data.train_images, device), _on_device(data.train_labels, device))
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, transform=transform,
+                      seed=config.seed, prefetch=device == "cpu")
 
-    augmentation_generator = numpy.random.default_rng(config.seed + 1)
-    train_loader = DataLoader(
-        ArrayDataset(on_device(data.train_images), on_device(data.train_labels)), batch_size=config.batch_size,
-        shuffle=True, transform=make_train_transform(on_device(mean), on_device(std), config, augmentation_generator),
-        seed=config.seed, prefetch=device == "cpu")
-    test_loader = DataLoader(
-        ArrayDataset(on_device(data.test_images), on_device(data.test_labels)), batch_size=config.eval_batch_size,
-        transform=make_test_transform(on_device(mean), on_device(std)), prefetch=device == "cpu")
-    return train_loader, test_loader, augmentation_generator
+
+def make_test_loader(data, mean, std, config, device):
+    """The test loader: in order, normalized only."""
+    transform = make_test_transform(_on_device(mean, device), _on_device(std, device))
+    dataset = ArrayDataset(_on_device(data.test_images, device), _on_device(data.test_labels, device))
+    return DataLoader(dataset, batch_size=config.eval_batch_size, transform=transform, prefetch=device == "cpu")
 
 
 def train(config):
@@ -155,7 +160,8 @@ def train(config):
     backend.manual_seed(config.seed)
     os.makedirs(config.out, exist_ok=True)
     data, mean, std = prepare_data(config)
-    train_loader, test_loader, augmentation_generator = make_loaders(data, mean, std, config, device)
+    train_loader = make_train_loader(data, mean, std, config, device)
+    test_loader = make_test_loader(data, mean, std, config, device)
 
     model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling).to(device)
     with atomic_write(os.path.join(config.out, "summary.txt"), "w") as handle:
@@ -183,7 +189,7 @@ def train(config):
     serialization.save({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
         "train_loader": train_loader.state_dict(), "config": dataclasses.asdict(config), "epoch": config.epochs,
-        "rng": {"minigrad_cpu": backend.get_rng_state(), "augmentation": augmentation_generator.bit_generator.state},
+        "rng": backend.get_rng_state(),
     }, os.path.join(config.out, "checkpoint.npz"))
     save_figures(data, mean, std, predictions, config, history)
     return {"history": history, "test_accuracy": history["test_accuracy"][-1], "out": config.out}

@@ -33,13 +33,17 @@ class Normalize:
             raise ValueError(f"mean and std need one value per channel each, got {self.mean.size} and {self.std.size}")
         if not (self.std > 0).all():
             raise ValueError(f"std must be positive in every channel, got {self.std}")
+        self._statistics = {}  # (device, dtype) -> (mean, std) shaped (1, C, 1, 1): copied once, not per batch
 
     def __call__(self, images):
         _check_float_batch(images)
         if images.shape[1] != self.mean.size:
             raise ValueError(f"Normalize has {self.mean.size} channels, the images have {images.shape[1]}")
-        mean = _like(images, self.mean, dtype=images.dtype).reshape(1, -1, 1, 1)
-        std = _like(images, self.std, dtype=images.dtype).reshape(1, -1, 1, 1)
+        key = (device_of(images), images.dtype)
+        if key not in self._statistics:
+            self._statistics[key] = tuple(
+                _like(images, values, dtype=images.dtype).reshape(1, -1, 1, 1) for values in (self.mean, self.std))
+        mean, std = self._statistics[key]
         return (images - mean) / std
 
 
@@ -53,9 +57,9 @@ def crop(images, tops, lefts, size, padding, fill=0.0):
     _check_float_batch(images)
     xp = get_array_module(images)
     count, channels, height, width = images.shape
-    tops, lefts = _like(images, tops), _like(images, lefts)
     _check_offsets(tops, count, height + 2 * padding - size, "tops")
     _check_offsets(lefts, count, width + 2 * padding - size, "lefts")
+    tops, lefts = _like(images, tops), _like(images, lefts)
     padded = xp.full((count, channels, height + 2 * padding, width + 2 * padding), fill, dtype=images.dtype)
     padded[:, :, padding:padding + height, padding:padding + width] = images
     windows = _windows(padded, size)  # (N, C, rows, columns, size, size), a view: nothing is copied
@@ -73,11 +77,14 @@ def _windows(images, size):
 
 
 def _check_offsets(offsets, count, largest, name):
+    """Offsets must fit; only host (NumPy) offsets are range-checked, as reading a GPU result back
+    would stall the GPU every batch (RandomCrop's own draws are in range by construction)."""
     if largest < 0:
-        raise ValueError(f"the crop does not fit: the padded image is {largest} pixels too small")
+        raise ValueError(f"the crop does not fit: the padded image is {-largest} pixels too small")
+    offsets = numpy.asarray(offsets) if device_of(offsets) == "cpu" else offsets
     if offsets.shape != (count,):
         raise ValueError(f"{name} must have shape ({count},), one offset per image, got {offsets.shape}")
-    if count and not bool(((offsets >= 0) & (offsets <= largest)).all()):
+    if count and device_of(offsets) == "cpu" and not ((offsets >= 0) & (offsets <= largest)).all():
         raise ValueError(f"{name} must lie in [0, {largest}] so the window stays inside the padded image")
 
 
@@ -130,6 +137,8 @@ def cut_holes(images, tops, lefts, height, width, fill):
 def _fill_where(images, mask, fill):
     """``images`` with ``fill`` (scalar or (C,)) wherever ``mask`` (N, H, W) is True, in every channel."""
     xp = get_array_module(images)
+    if numpy.ndim(fill) == 0:  # a scalar of the images' dtype: no array to copy to the device
+        return xp.where(mask[:, None], images.dtype.type(fill), images)
     fill = _like(images, fill, dtype=images.dtype)
     if fill.ndim == 1:
         if fill.size != images.shape[1]:

@@ -15,23 +15,26 @@ import numbers
 
 import numpy
 
-from minigrad.backend import random_generator
+from minigrad.backend import random_generator, to_device
 from minigrad.tensor import Function, as_tensor
 
 DRAW_LEVELS = 2**16  # the number of distinct values of one uint16 draw
 
 
 class Dropout(Function):
-    """y = x mask, with mask 0 where dropped and 1/(1-p) where kept; backward: dx = dy mask."""
+    """y = x mask, with mask 0 where dropped and 1/(1-p) where kept; backward: dx = dy mask.
 
-    def __init__(self, mask):
-        self.mask = mask
+    The mask is a second, constant input, kept with save_for_backward so that the
+    graph frees it after the backward like any other saved array.
+    """
 
-    def forward(self, x):
-        return x * self.mask
+    def forward(self, x, mask):
+        self.save_for_backward(mask)
+        return x * mask
 
     def backward(self, grad):
-        return (grad * self.mask,)
+        (mask,) = self.saved
+        return grad * mask, None
 
 
 def memory_order(array):
@@ -75,8 +78,8 @@ def dropout(x, p=0.5, training=True, generator=None):
         return x
     x = as_tensor(x)
     if p == 1:
-        return Dropout(x.xp.zeros_like(x.data))(x)
+        return Dropout()(x, x.xp.zeros_like(x.data))
     generator = random_generator(x.device) if generator is None else generator
-    mask = draw_keep(generator, x.data, p).astype(x.dtype)
+    mask = to_device(draw_keep(generator, x.data, p), x.device).astype(x.dtype)
     mask *= 1 / (1 - p)
-    return Dropout(mask)(x)
+    return Dropout()(x, mask)

@@ -8,13 +8,10 @@ import math
 import numpy
 
 from minigrad import functional as F
+from minigrad.functional.conv import pair
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def _check_4d(layer, x):
@@ -67,7 +64,8 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        self.kernel_size = pair(kernel_size, "Conv2d: kernel_size")
+        self.stride, self.padding = pair(stride, "Conv2d: stride"), pair(padding, "Conv2d: padding")
         self.weight = _empty_parameter(out_channels, in_channels, *self.kernel_size)
         self.bias = _empty_parameter(out_channels) if bias else None
         _pytorch_default_init(self.weight, self.bias)

@@ -241,7 +241,11 @@ def test_history_curves_plot_epochs_from_one_and_accuracy_in_percent(with_lr, pa
 
 def test_history_curves_ignore_extra_keys():
     history = dict(small_history(), epoch=[1, 2, 3, 4], seconds=[9.0, 8.0, 8.5, 8.1])
-    plt.close(plots.figure_history_curves(history))
+    figure = plots.figure_history_curves(history)
+    labels = [line.get_label() for axis in figure.axes for line in axis.get_lines()]
+    plt.close(figure)
+    assert not any("epoch" in label or "seconds" in label for label in labels)
+    assert len(figure.axes) == (3 if "lr" in history else 2)
 
 
 @pytest.mark.parametrize(
