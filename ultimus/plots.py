@@ -76,7 +76,8 @@ def denormalize(images, mean, std):
 
     The images were normalized as (pixel - mean) / std with pixels in [0, 1], so
     pixel = clip(image * std + mean, 0, 1), scaled to 0..255 and rounded.
-    mean, std: (C,) per-channel statistics.
+    mean, std: (C,) per-channel statistics. Raw uint8 pixels (N, C, H, W) are shown
+    as they are with mean 0 and std 1/255.
     """
     images = _to_host(images)
     if images.ndim != 4:
