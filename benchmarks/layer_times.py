@@ -8,9 +8,7 @@ convolution, see minigrad/functional/conv.py); the medians are in milliseconds.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy
 
