@@ -85,7 +85,8 @@ def prepare_data(config):
 
 
 def run_epoch(model, loader, optimizer=None, scheduler=None, description="", progress=True):
-    """One pass over ``loader``; trains when an optimizer is given. Returns (loss, accuracy, predictions).
+    """One pass over ``loader``; trains when an optimizer is given. Returns (loss, accuracy, predictions),
+    predictions (on the CPU) only when evaluating, None when training.
 
     Sums stay on the device and are read once per progress update, not once per batch.
     """
@@ -103,7 +104,8 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
             optimizer.step()
             scheduler.step()
         predicted = logits.data.argmax(axis=1)
-        predictions.append(predicted)
+        if not training:
+            predictions.append(predicted)
         total_loss = total_loss + loss.data * len(labels)
         correct = correct + (predicted == labels).sum()
         seen += len(labels)
@@ -112,6 +114,8 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
             if training:
                 postfix["lr"] = f"{scheduler.get_last_lr()[0]:.5f}"
             bar.set_postfix(postfix)
+    if training:
+        return float(total_loss) / seen, float(correct) / seen, None
     xp = backend.get_array_module(predictions[0])
     return float(total_loss) / seen, float(correct) / seen, backend.to_device(xp.concatenate(predictions), "cpu")
 
