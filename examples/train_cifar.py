@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from ultimus.train import TrainConfig, train
+from ultimus.train import TrainConfig, evaluation_split, train
 
 
 def parse_args(argv):
@@ -31,6 +31,9 @@ def parse_args(argv):
     parser.add_argument("--out", default=defaults.out, help="run directory for history, figures and checkpoint")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--limit", type=int, default=None, help="train on a seeded, class-balanced subset of N images")
+    parser.add_argument("--validation", type=int, default=defaults.validation,
+                        help="hold out N class-balanced training images and evaluate on them, not on the test set "
+                             "(for choosing recipe settings)")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     return TrainConfig(**vars(parser.parse_args(argv)))
 
@@ -40,9 +43,10 @@ def main(argv=None):
     result = train(config)
     history = result["history"]
     print("\nfinal metrics")
-    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
-        print(f"  {key:15s} {history[key][-1]:.4f}")
-    print(f"  {'epoch time':15s} {sorted(history['seconds'])[len(history['seconds']) // 2]:.1f} s (median)")
+    split = evaluation_split(config)
+    for key in ("train_loss", "train_accuracy", f"{split}_loss", f"{split}_accuracy"):
+        print(f"  {key:19s} {history[key][-1]:.4f}")
+    print(f"  {'epoch time':19s} {sorted(history['seconds'])[len(history['seconds']) // 2]:.1f} s (median)")
     print(f"outputs in {result['out']}: summary.txt history.json history.csv checkpoint.npz "
           "augmented_samples.png curves.png misclassified.png confusion_matrix.png")
     return result

@@ -21,7 +21,6 @@ matplotlib.use("Agg")  # render straight to files: no display needed, identical 
 import matplotlib.pyplot as plt  # noqa: E402  (pyplot must be imported after the backend is chosen)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-HISTORY_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 SAMPLE_GRID_TITLE = "Training samples after augmentation"
 MISCLASSIFIED_TITLE = "Misclassified images"
 PANEL_INCHES = (1.5, 1.7)  # width, height of one image panel: room for a two-line title above it
@@ -148,12 +147,19 @@ def save_sample_grid(images, labels, classes, mean, std, path, columns=8, title=
     return save_figure(figure_sample_grid(images, labels, classes, mean, std, columns, title), path)
 
 
+def evaluation_split(history):
+    """'validation' when the held-out curves of ``history`` are validation_*, else 'test'."""
+    return "validation" if "validation_accuracy" in history else "test"
+
+
 def _check_history(history):
     """The per-epoch curves of ``history`` as float64 arrays of one common, non-zero length."""
-    missing = [key for key in HISTORY_KEYS if key not in history]
+    split = evaluation_split(history)
+    required = ("train_loss", f"{split}_loss", "train_accuracy", f"{split}_accuracy")
+    missing = [key for key in required if key not in history]
     if missing:
         raise ValueError(f"history is missing {missing}; it has {sorted(history)}")
-    keys = HISTORY_KEYS + (("lr",) if "lr" in history else ())
+    keys = required + (("lr",) if "lr" in history else ())
     curves = {key: np.asarray(history[key], dtype=np.float64) for key in keys}
     for key, curve in curves.items():
         if curve.ndim != 1:
@@ -163,7 +169,7 @@ def _check_history(history):
     _check_same_length(curves)
     if len(curves["train_loss"]) == 0:
         raise ValueError("history is empty: there is no epoch to plot")
-    for key in ("train_accuracy", "test_accuracy"):
+    for key in ("train_accuracy", f"{split}_accuracy"):
         if np.any(curves[key] < 0) or np.any(curves[key] > 1):
             raise ValueError(
                 f"history[{key!r}] must be fractions in [0, 1] (they are plotted as percent), "
@@ -172,9 +178,9 @@ def _check_history(history):
     return curves
 
 
-def _plot_train_and_test(axes, epochs, train, test, quantity):
+def _plot_train_and_held_out(axes, epochs, train, held_out, split, quantity):
     axes.plot(epochs, train, marker="o", markersize=3, label=f"train {quantity}")
-    axes.plot(epochs, test, marker="o", markersize=3, label=f"test {quantity}")
+    axes.plot(epochs, held_out, marker="o", markersize=3, label=f"{split} {quantity}")
     axes.set_ylabel(quantity)
     axes.legend()
 
@@ -183,21 +189,23 @@ def figure_history_curves(history):
     """Loss and accuracy (percent) per epoch, train and test, plus the learning rate if recorded.
 
     history: dict of equal-length per-epoch lists with keys 'train_loss', 'test_loss',
-    'train_accuracy', 'test_accuracy' (fractions in [0, 1]) and optionally 'lr'.
+    'train_accuracy', 'test_accuracy' (fractions in [0, 1]) and optionally 'lr'; a run that
+    held out a validation split has 'validation_loss' and 'validation_accuracy' instead of the test keys.
     """
     curves = _check_history(history)
+    split = evaluation_split(history)
     epochs = np.arange(1, len(curves["train_loss"]) + 1)
     panel_count = 3 if "lr" in curves else 2
     figure, panels = plt.subplots(1, panel_count, figsize=(5 * panel_count, 4), layout="constrained")
     loss_panel, accuracy_panel = panels[:2]
-    _plot_train_and_test(loss_panel, epochs, curves["train_loss"], curves["test_loss"], "loss")
+    _plot_train_and_held_out(loss_panel, epochs, curves["train_loss"], curves[f"{split}_loss"], split, "loss")
     loss_panel.set_title("Loss")
-    test_percent = 100 * curves["test_accuracy"]
-    _plot_train_and_test(
-        accuracy_panel, epochs, 100 * curves["train_accuracy"], test_percent, "accuracy (%)"
+    held_out_percent = 100 * curves[f"{split}_accuracy"]
+    _plot_train_and_held_out(
+        accuracy_panel, epochs, 100 * curves["train_accuracy"], held_out_percent, split, "accuracy (%)"
     )
-    best = int(np.argmax(test_percent))
-    accuracy_panel.set_title(f"Accuracy (best test {test_percent[best]:.2f}% at epoch {best + 1})")
+    best = int(np.argmax(held_out_percent))
+    accuracy_panel.set_title(f"Accuracy (best {split} {held_out_percent[best]:.2f}% at epoch {best + 1})")
     if "lr" in curves:
         panels[2].plot(epochs, curves["lr"], marker="o", markersize=3, color="tab:green")
         panels[2].set_ylabel("learning rate")

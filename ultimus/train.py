@@ -48,6 +48,7 @@ class TrainConfig:
     cache_dir: str = None
     out: str = "runs/ultimus"
     limit: int = None
+    validation: int = 0  # hold out this many training images and evaluate on them instead of the test set
     eval_batch_size: int = 1000
     progress: bool = True
 
@@ -71,9 +72,35 @@ def make_test_transform(mean, std):
     return lambda batch: (normalize(to_float_nchw(batch[0])), batch[1])
 
 
+VALIDATION_SEED = 0  # one fixed validation split, whatever the run's seed, so that runs compare on the same images
+
+
+def hold_out_validation(data, count):
+    """CIFAR-10 whose training split loses ``count`` class-balanced images and whose test split
+    *is* those images, so everything downstream evaluates on them and never sees the test set.
+
+    Recipe choices are made on this split; the test set is kept for the final report.
+    """
+    if not 0 < count < len(data.train_labels):
+        raise ValueError(f"validation must hold out between 1 and {len(data.train_labels) - 1} training images, got {count}")
+    held_out = balanced_subset(data.train_labels, count, VALIDATION_SEED)
+    kept = numpy.setdiff1d(numpy.arange(len(data.train_labels)), held_out)
+    return dataclasses.replace(
+        data, train_images=data.train_images[kept], train_labels=data.train_labels[kept],
+        test_images=data.train_images[held_out], test_labels=data.train_labels[held_out])
+
+
+def evaluation_split(config):
+    """What the run evaluates on each epoch, and names its history keys after: 'test' or 'validation'."""
+    return "validation" if config.validation else "test"
+
+
 def prepare_data(config):
-    """Load CIFAR-10 (optionally a class-balanced subset) and its training-set mean/std."""
+    """Load CIFAR-10 (optionally with a validation split, then a class-balanced subset) and its
+    training-set mean/std."""
     data = load_cifar10(config.data, cache_dir=config.cache_dir)
+    if config.validation:
+        data = hold_out_validation(data, config.validation)
     if config.limit:
         train = balanced_subset(data.train_labels, config.limit, config.seed)
         test = balanced_subset(data.test_labels, min(len(data.test_labels), max(config.limit // 5, 10)), config.seed)
@@ -176,19 +203,21 @@ def train(config):
         pct_start=config.pct_start, div_factor=config.div_factor,
         final_div_factor=config.final_div_factor, anneal_strategy=config.anneal_strategy)
 
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")}
+    split = evaluation_split(config)
+    keys = ("epoch", "train_loss", "train_accuracy", f"{split}_loss", f"{split}_accuracy", "lr", "seconds")
+    history = {key: [] for key in keys}
     for epoch in range(1, config.epochs + 1):
         started, lr = time.perf_counter(), scheduler.get_last_lr()[0]
         train_loss, train_accuracy, _ = run_epoch(
             model, train_loader, optimizer, scheduler, f"epoch {epoch}/{config.epochs} train", config.progress)
-        test_loss, test_accuracy, predictions = run_epoch(
-            model, test_loader, description=f"epoch {epoch}/{config.epochs} test", progress=config.progress)
-        values = (epoch, train_loss, train_accuracy, test_loss, test_accuracy, lr, time.perf_counter() - started)
+        held_out_loss, held_out_accuracy, predictions = run_epoch(
+            model, test_loader, description=f"epoch {epoch}/{config.epochs} {split}", progress=config.progress)
+        values = (epoch, train_loss, train_accuracy, held_out_loss, held_out_accuracy, lr, time.perf_counter() - started)
         for key, value in zip(history, values):
             history[key].append(value)
         write_history(history, config.out)
-        print(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_accuracy:.4f}  "
-              f"test loss {test_loss:.4f} acc {test_accuracy:.4f}  lr {lr:.5f}  {history['seconds'][-1]:.1f}s", flush=True)
+        print(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_accuracy:.4f}  {split} loss "
+              f"{held_out_loss:.4f} acc {held_out_accuracy:.4f}  lr {lr:.5f}  {history['seconds'][-1]:.1f}s", flush=True)
 
     serialization.save({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -196,7 +225,7 @@ def train(config):
         "rng": backend.get_rng_state(),
     }, os.path.join(config.out, "checkpoint.npz"))
     save_figures(data, mean, std, predictions, config, history)
-    return {"history": history, "test_accuracy": history["test_accuracy"][-1], "out": config.out}
+    return {"history": history, f"{split}_accuracy": history[f"{split}_accuracy"][-1], "out": config.out}
 
 
 def save_figures(data, mean, std, predictions, config, history):

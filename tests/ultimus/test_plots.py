@@ -239,6 +239,16 @@ def test_history_curves_plot_epochs_from_one_and_accuracy_in_percent(with_lr, pa
     plt.close(figure)
 
 
+def test_history_curves_of_a_validation_run_name_the_validation_split():
+    history = {key.replace("test", "validation"): values for key, values in small_history().items()}
+    figure = plots.figure_history_curves(history)
+    loss_panel, accuracy_panel = figure.axes[:2]
+    plt.close(figure)
+    assert [line.get_label() for line in loss_panel.get_lines()] == ["train loss", "validation loss"]
+    np.testing.assert_allclose(loss_panel.get_lines()[1].get_ydata(), history["validation_loss"])
+    assert "best validation 62.00% at epoch 3" in accuracy_panel.get_title()
+
+
 def test_history_curves_ignore_extra_keys():
     history = dict(small_history(), epoch=[1, 2, 3, 4], seconds=[9.0, 8.0, 8.5, 8.1])
     figure = plots.figure_history_curves(history)
@@ -257,7 +267,7 @@ def test_history_curves_ignore_extra_keys():
             {"test_accuracy": [35.0, 50.0, 62.0, 60.0]},
             "history\\['test_accuracy'\\] must be fractions in \\[0, 1\\]",
         ),
-        ({key: [] for key in plots.HISTORY_KEYS + ("lr",)}, "history is empty"),
+        ({key: [] for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr")}, "history is empty"),
     ],
 )
 def test_history_curves_reject_bad_history(change, message):

@@ -3,10 +3,12 @@ import json
 import os
 import sys
 
+import numpy
 import pytest
 from PIL import Image
 
-from ultimus.train import TrainConfig, train
+from ultimus.data import Cifar10
+from ultimus.train import TrainConfig, hold_out_validation, train
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DATA = os.path.join(REPOSITORY, "..", "shared", "data", "cifar10-jpeg.tar.gz")
@@ -69,3 +71,40 @@ def test_training_is_deterministic_on_the_cpu_for_a_fixed_seed(tmp_path):
     assert third["train_loss"] != first["train_loss"]
 
 
+
+
+def tiny_cifar(per_class=6, classes=3):
+    """A Cifar10 whose image n is filled with the value n, so every image can be traced."""
+    labels = numpy.repeat(numpy.arange(classes), per_class)
+    images = numpy.broadcast_to(numpy.arange(len(labels), dtype=numpy.uint8)[:, None, None, None], (len(labels), 32, 32, 3))
+    return Cifar10(images.copy(), labels, images[:2].copy(), labels[:2].copy(), [f"class{k}" for k in range(classes)])
+
+
+def test_validation_split_is_balanced_disjoint_and_replaces_the_test_set():
+    data = tiny_cifar()
+    split = hold_out_validation(data, 6)
+    validation_ids, train_ids = split.test_images[:, 0, 0, 0], split.train_images[:, 0, 0, 0]
+    assert sorted(numpy.concatenate([validation_ids, train_ids]).tolist()) == list(range(18))
+    assert numpy.bincount(split.test_labels).tolist() == [2, 2, 2]
+    numpy.testing.assert_array_equal(split.test_labels, data.train_labels[validation_ids])
+    numpy.testing.assert_array_equal(split.train_labels, data.train_labels[train_ids])
+
+
+def test_validation_split_is_the_same_for_every_run_seed():
+    first, second = hold_out_validation(tiny_cifar(), 6), hold_out_validation(tiny_cifar(), 6)
+    numpy.testing.assert_array_equal(first.test_images, second.test_images)
+
+
+@pytest.mark.parametrize("count", [0, -3, 18, 40])
+def test_validation_split_rejects_a_size_that_leaves_nothing(count):
+    with pytest.raises(ValueError, match=f"validation must hold out between 1 and 17 training images, got {count}"):
+        hold_out_validation(tiny_cifar(), count)
+
+
+@needs_real_data
+def test_a_validation_run_names_its_curves_after_the_validation_split(tmp_path):
+    result = train(TrainConfig(device="cpu", data=SHARED_DATA, validation=500, limit=300, epochs=1, batch_size=64,
+                               out=str(tmp_path), progress=False))
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert "test_accuracy" not in history and result["validation_accuracy"] == history["validation_accuracy"][-1]
+    assert (tmp_path / "curves.png").stat().st_size > 0
