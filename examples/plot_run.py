@@ -3,12 +3,11 @@
     python examples/plot_run.py docs/cpu/seed1 --data ../shared/data/cifar10-jpeg.tar.gz
 """
 import argparse
-import dataclasses
 import json
 import os
 
 from minigrad import serialization
-from ultimus.train import TrainConfig, make_test_loader, prepare_data, run_epoch, save_figures
+from ultimus.train import checkpoint_path, config_from_checkpoint, make_test_loader, prepare_data, run_epoch, save_figures
 from ultimus.model import UltimusNet
 
 
@@ -17,10 +16,9 @@ def main(argv=None):
     parser.add_argument("run", help="a run directory holding checkpoint.npz and history.json")
     parser.add_argument("--data", default=None, help="the CIFAR-10 source, if not the one the run recorded")
     args = parser.parse_args(argv)
-    checkpoint = serialization.load(os.path.join(args.run, "checkpoint.npz"))
-    fields = {field.name for field in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{key: value for key, value in checkpoint["config"].items() if key in fields})
-    config = dataclasses.replace(config, device="cpu", out=args.run, data=args.data or config.data, progress=False)
+    checkpoint = serialization.load(checkpoint_path(args.run))
+    config = config_from_checkpoint(checkpoint, device="cpu", out=args.run, data=args.data or checkpoint["config"]["data"],
+                                    progress=False)
     with open(os.path.join(args.run, "history.json")) as handle:
         history = json.load(handle)
     data, mean, std = prepare_data(config)

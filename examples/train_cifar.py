@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from ultimus.train import TrainConfig, evaluation_split, train
+from ultimus.train import TrainConfig, train
 
 
 def parse_args(argv):
@@ -34,6 +34,9 @@ def parse_args(argv):
     parser.add_argument("--validation", type=int, default=defaults.validation,
                         help="hold out N class-balanced training images and evaluate on them, not on the test set "
                              "(for choosing recipe settings)")
+    parser.add_argument("--resume", default=None, metavar="RUN",
+                        help="continue the run in directory RUN (or from the checkpoint file RUN) after its last "
+                             "finished epoch, with its own settings; only --device, --data and --cache-dir may change")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     return TrainConfig(**vars(parser.parse_args(argv)))
 
@@ -43,7 +46,7 @@ def main(argv=None):
     result = train(config)
     history = result["history"]
     print("\nfinal metrics")
-    split = evaluation_split(config)
+    split = result["split"]
     for key in ("train_loss", "train_accuracy", f"{split}_loss", f"{split}_accuracy"):
         print(f"  {key:19s} {history[key][-1]:.4f}")
     print(f"  {'epoch time':19s} {sorted(history['seconds'])[len(history['seconds']) // 2]:.1f} s (median)")

@@ -51,6 +51,23 @@ class TrainConfig:
     validation: int = 0  # hold out this many training images and evaluate on them instead of the test set
     eval_batch_size: int = 1000
     progress: bool = True
+    resume: str = None  # a run directory (or its checkpoint.npz) to continue from its last finished epoch
+
+
+# What a resumed run may change: where it runs and reads its data, not what it computes.
+RESUME_OVERRIDES = ("device", "data", "cache_dir", "eval_batch_size", "progress")
+
+
+def checkpoint_path(run):
+    """The checkpoint of ``run``: a run directory or the checkpoint file itself."""
+    return os.path.join(run, "checkpoint.npz") if os.path.isdir(run) else run
+
+
+def config_from_checkpoint(checkpoint, **overrides):
+    """The TrainConfig a checkpoint was trained with (keys this version lacks are dropped), with ``overrides``."""
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{key: value for key, value in checkpoint["config"].items() if key in fields})
+    return dataclasses.replace(config, **overrides)
 
 
 def make_train_transform(mean, std, config, generator):
@@ -161,37 +178,76 @@ def _on_device(array, device):
     return backend.to_device(numpy.ascontiguousarray(array), device)
 
 
-def make_train_loader(data, mean, std, config, device):
-    """The shuffled, augmented training loader, every array on ``device``.
+def make_train_loader(data, config, device):
+    """The shuffled training loader, every array on ``device``; its augmentation is set each
+    epoch by :func:`seed_epoch`.
 
-    Augmentation draws from its own generator on the images' device (so no random
-    offsets cross to the GPU each batch) and never shares one with dropout. On the
-    CPU a background thread prepares the next batch; on the GPU the batch is made
+    On the CPU a background thread prepares the next batch; on the GPU the batch is made
     by kernels queued behind the current step, so there is nothing to overlap.
     """
-    generator = backend.array_module(device).random.default_rng(config.seed + 1)
-    transform = make_train_transform(_on_device(mean, device), _on_device(std, device), config, generator)
     dataset = ArrayDataset(_on_device(data.train_images, device), _on_device(data.train_labels, device))
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, transform=transform,
-                      seed=config.seed, prefetch=device == "cpu")
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, seed=config.seed, prefetch=device == "cpu")
+
+
+def seed_epoch(train_loader, mean, std, config, epoch, device):
+    """Make the random draws of epoch ``epoch`` (augmentation and dropout) a function of the
+    run's seed and the epoch alone, so a run resumed from a checkpoint continues exactly as
+    the uninterrupted run would have, on the CPU or the GPU (whose generators cannot be saved).
+
+    Augmentation gets its own generator on the images' device (no random offsets cross to the
+    GPU each batch); it never shares one with dropout, which the CPU's prefetch thread would race.
+    """
+    augmentation_seed, dropout_seed = (int(seed) for seed in numpy.random.SeedSequence([config.seed, epoch]).generate_state(2))
+    generator = backend.array_module(device).random.default_rng(augmentation_seed)
+    train_loader.transform = make_train_transform(mean, std, config, generator)
+    backend.manual_seed(dropout_seed)
 
 
 def make_test_loader(data, mean, std, config, device):
     """The test loader: in order, normalized only."""
-    transform = make_test_transform(_on_device(mean, device), _on_device(std, device))
+    transform = make_test_transform(mean, std)
     dataset = ArrayDataset(_on_device(data.test_images, device), _on_device(data.test_labels, device))
     return DataLoader(dataset, batch_size=config.eval_batch_size, transform=transform, prefetch=device == "cpu")
 
 
+def save_checkpoint(model, optimizer, scheduler, train_loader, config, history):
+    """Everything a resumed run needs, after the last finished epoch: random draws need nothing
+    (see :func:`seed_epoch`) but the loader's shuffling generator."""
+    serialization.save({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "train_loader": train_loader.state_dict(), "config": dataclasses.asdict(config),
+        "epoch": history["epoch"][-1], "history": history,
+    }, os.path.join(config.out, "checkpoint.npz"))
+
+
+def load_resumed(config):
+    """The checkpoint named by ``config.resume`` and the config to continue it with: the saved
+    one, writing into the checkpoint's directory, with the RESUME_OVERRIDES taken from ``config``."""
+    path = checkpoint_path(config.resume)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"cannot resume: no checkpoint at {path}")
+    checkpoint = serialization.load(path)
+    overrides = {key: getattr(config, key) for key in RESUME_OVERRIDES}
+    overrides["data"] = config.data or checkpoint["config"]["data"]
+    resumed = config_from_checkpoint(checkpoint, out=os.path.dirname(os.path.abspath(path)), resume=None, **overrides)
+    if checkpoint["epoch"] >= resumed.epochs:
+        raise ValueError(f"cannot resume {path}: the run has finished all of its {resumed.epochs} epochs")
+    return checkpoint, resumed
+
+
 def train(config):
-    """Run the whole job described by ``config``; returns the history and final metrics."""
+    """Run the whole job described by ``config``, or continue the run named by ``config.resume``;
+    returns the history and final metrics."""
+    checkpoint = None
+    if config.resume:
+        checkpoint, config = load_resumed(config)
     device = backend.normalize_device(config.device)
     if device == "cpu":
         backend.keep_freed_cpu_memory()
     backend.manual_seed(config.seed)
     os.makedirs(config.out, exist_ok=True)
     data, mean, std = prepare_data(config)
-    train_loader = make_train_loader(data, mean, std, config, device)
+    train_loader = make_train_loader(data, config, device)
     test_loader = make_test_loader(data, mean, std, config, device)
 
     model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling).to(device)
@@ -206,7 +262,13 @@ def train(config):
     split = evaluation_split(config)
     keys = ("epoch", "train_loss", "train_accuracy", f"{split}_loss", f"{split}_accuracy", "lr", "seconds")
     history = {key: [] for key in keys}
-    for epoch in range(1, config.epochs + 1):
+    if checkpoint is not None:
+        for part, state in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler"), (train_loader, "train_loader")):
+            part.load_state_dict(checkpoint[state])
+        history = checkpoint["history"]
+        print(f"resuming {config.out} after epoch {checkpoint['epoch']} of {config.epochs}", flush=True)
+    for epoch in range(len(history["epoch"]) + 1, config.epochs + 1):
+        seed_epoch(train_loader, mean, std, config, epoch, device)
         started, lr = time.perf_counter(), scheduler.get_last_lr()[0]
         train_loss, train_accuracy, _ = run_epoch(
             model, train_loader, optimizer, scheduler, f"epoch {epoch}/{config.epochs} train", config.progress)
@@ -216,16 +278,12 @@ def train(config):
         for key, value in zip(history, values):
             history[key].append(value)
         write_history(history, config.out)
+        save_checkpoint(model, optimizer, scheduler, train_loader, config, history)
         print(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_accuracy:.4f}  {split} loss "
               f"{held_out_loss:.4f} acc {held_out_accuracy:.4f}  lr {lr:.5f}  {history['seconds'][-1]:.1f}s", flush=True)
 
-    serialization.save({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "train_loader": train_loader.state_dict(), "config": dataclasses.asdict(config), "epoch": config.epochs,
-        "rng": backend.get_rng_state(),
-    }, os.path.join(config.out, "checkpoint.npz"))
     save_figures(data, mean, std, predictions, config, history)
-    return {"history": history, f"{split}_accuracy": history[f"{split}_accuracy"][-1], "out": config.out}
+    return {"history": history, "split": split, f"{split}_accuracy": history[f"{split}_accuracy"][-1], "out": config.out}
 
 
 def save_figures(data, mean, std, predictions, config, history):
