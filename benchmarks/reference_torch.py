@@ -3,7 +3,9 @@ the same data pipeline (ultimus.data and ultimus.transforms) as our run.
 
     python benchmarks/reference_torch.py --data ../shared/data/cifar10-jpeg.tar.gz --seeds 1 2 3
 
-Prints the test accuracy after each epoch and a line per seed at the end.
+Prints the test accuracy after each epoch and a line per seed at the end. Each epoch's
+augmentation is drawn exactly as in our run of the same seed (ultimus.train.seed_epoch);
+PyTorch draws its own initial weights and dropout masks.
 """
 import argparse
 import os
@@ -16,13 +18,13 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from torch_ultimus import TorchUltimusNet  # noqa: E402
-from ultimus.train import TrainConfig, make_test_loader, make_train_loader, prepare_data  # noqa: E402
+from ultimus.train import TrainConfig, make_test_loader, make_train_loader, prepare_data, seed_epoch  # noqa: E402
 
 
 def train_one_seed(config):
     torch.manual_seed(config.seed)
     data, mean, std = prepare_data(config)
-    train_loader = make_train_loader(data, mean, std, config, "cpu")
+    train_loader = make_train_loader(data, config, "cpu")
     test_loader = make_test_loader(data, mean, std, config, "cpu")
     model = TorchUltimusNet(dropout=config.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr / config.div_factor)
@@ -32,6 +34,7 @@ def train_one_seed(config):
         final_div_factor=config.final_div_factor, anneal_strategy=config.anneal_strategy)
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
+        seed_epoch(train_loader, mean, std, config, epoch, "cpu")
         model.train()
         for images, labels in train_loader:
             loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)), torch.from_numpy(labels))
@@ -55,9 +58,12 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--dropout", type=float, default=TrainConfig.dropout)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
-    results = {seed: train_one_seed(TrainConfig(data=args.data, seed=seed, epochs=args.epochs, limit=args.limit))
+    torch.set_num_threads(args.threads)
+    results = {seed: train_one_seed(TrainConfig(data=args.data, seed=seed, epochs=args.epochs, limit=args.limit,
+                                                dropout=args.dropout))
                for seed in args.seeds}
     for seed, accuracy in results.items():
         print(f"seed {seed}: final test accuracy {accuracy:.4f}")
