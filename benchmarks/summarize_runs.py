@@ -9,11 +9,11 @@ import pathlib
 import statistics
 
 
-def final_accuracy(run):
-    """(split, accuracy) after the last epoch of the run folder ``run``."""
+def final_result(run):
+    """(split, accuracy after the last epoch, epochs done, median epoch seconds) of the run folder ``run``."""
     history = json.loads((run / "history.json").read_text())
     split = "validation" if "validation_accuracy" in history else "test"
-    return split, history[f"{split}_accuracy"][-1]
+    return split, history[f"{split}_accuracy"][-1], len(history["epoch"]), statistics.median(history["seconds"])
 
 
 def main():
@@ -21,15 +21,16 @@ def main():
     parser.add_argument("groups", nargs="+", type=pathlib.Path, help="folders holding seed<N>/history.json")
     for group in parser.parse_args().groups:
         runs = sorted(group.glob("seed*/history.json"), key=lambda path: int(path.parent.name[len("seed"):]))
-        results = [(run.parent.name, *final_accuracy(run.parent)) for run in runs]
+        results = [(run.parent.name, *final_result(run.parent)) for run in runs]
         if not results:
-            print(f"{group}: no finished run")
+            print(f"{group}: no run")
             continue
-        accuracies = [accuracy for _, _, accuracy in results]
+        names, splits, accuracies, epochs, seconds = zip(*results)
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else float("nan")
-        seeds = " ".join(f"{name}={accuracy:.4f}" for name, _, accuracy in results)
-        print(f"{group}: {results[0][1]} accuracy mean {statistics.mean(accuracies):.4f} "
-              f"std {spread:.4f} over {len(results)} ({seeds})")
+        seeds = " ".join(f"{name}={accuracy:.4f}" for name, accuracy in zip(names, accuracies))
+        print(f"{group}: {splits[0]} accuracy mean {statistics.mean(accuracies):.4f} std {spread:.4f} over "
+              f"{len(results)} runs of {'/'.join(map(str, sorted(set(epochs))))} epochs ({seeds}); "
+              f"median epoch {statistics.median(seconds):.1f} s")
 
 
 if __name__ == "__main__":
