@@ -5,13 +5,13 @@ as whole batches, so that augmentation is vectorized, never a Python loop over
 samples. With ``prefetch`` the next batch is prepared in a background thread
 while the caller computes on the current one.
 """
-import numbers
 import queue
 import threading
 
 import numpy
 
 from minigrad import backend
+from minigrad.checks import positive_integer
 
 
 class ArrayDataset:
@@ -55,8 +55,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, transform=None, seed=None, prefetch=True):
-        if not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        positive_integer(batch_size, "batch_size")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable (batch_tuple -> batch_tuple), got {type(transform).__name__}")
         if seed is None:

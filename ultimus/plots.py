@@ -14,6 +14,7 @@ import numpy as np
 
 from minigrad.atomic import atomic_write
 from minigrad.backend import get_array_module, to_device
+from minigrad.checks import positive_integer
 
 import matplotlib
 
@@ -29,11 +30,6 @@ PANEL_INCHES = (1.5, 1.7)  # width, height of one image panel: room for a two-li
 def _to_host(array):
     """``array`` as a NumPy array, copied from the GPU when it is a CuPy array."""
     return np.asarray(to_device(array, "cpu"))
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_same_length(named_sequences):
@@ -133,7 +129,7 @@ def figure_sample_grid(images, labels, classes, mean, std, columns=8, title=SAMP
 
     labels: (N,) indices into ``classes``.
     """
-    _check_positive_int(columns, "columns")
+    positive_integer(columns, "columns")
     labels = _check_labels(labels, "labels", len(classes))
     _check_same_length({"images": images, "labels": labels})
     if len(labels) == 0:
@@ -228,8 +224,8 @@ def figure_misclassified(images, true_labels, predicted_labels, classes, mean, s
     true_labels, predicted_labels: (N,) indices into ``classes``. When every prediction is
     right, the figure says so instead.
     """
-    _check_positive_int(limit, "limit")
-    _check_positive_int(columns, "columns")
+    positive_integer(limit, "limit")
+    positive_integer(columns, "columns")
     true_labels = _check_labels(true_labels, "true_labels", len(classes))
     predicted_labels = _check_labels(predicted_labels, "predicted_labels", len(classes))
     _check_same_length(
@@ -269,7 +265,7 @@ def confusion_matrix(true_labels, predicted_labels, num_classes):
     true_labels, predicted_labels: (N,) integers in [0, C). Every (true, predicted) pair gets
     the flat index true * C + predicted, so one bincount counts all pairs at once.
     """
-    _check_positive_int(num_classes, "num_classes")
+    positive_integer(num_classes, "num_classes")
     true_labels = _check_labels(true_labels, "true_labels", num_classes)
     predicted_labels = _check_labels(predicted_labels, "predicted_labels", num_classes)
     _check_same_length({"true_labels": true_labels, "predicted_labels": predicted_labels})

@@ -9,6 +9,7 @@ be checked against a plain per-image loop. Semantics follow torchvision and Albu
 import numpy
 
 from minigrad.backend import device_of, get_array_module, random_generator, to_device
+from minigrad.checks import probability
 
 
 def to_float_nchw(images):
@@ -157,7 +158,7 @@ class CoarseDropout:
     """
 
     def __init__(self, max_holes=1, hole_height=8, hole_width=8, fill=0.0, p=0.5, generator=None):
-        _check_probability(p)
+        probability(p, "CoarseDropout p")
         self.max_holes, self.hole_height, self.hole_width = max_holes, hole_height, hole_width
         self.fill, self.p, self.generator = fill, p, generator
 
@@ -178,8 +179,7 @@ class HorizontalFlip:
     """Mirror each image left-right with probability ``p``."""
 
     def __init__(self, p=0.5, generator=None):
-        _check_probability(p)
-        self.p, self.generator = p, generator
+        self.p, self.generator = probability(p, "HorizontalFlip p"), generator
 
     def __call__(self, images):
         _check_float_batch(images)
@@ -218,8 +218,3 @@ def _check_float_batch(images):
         raise ValueError(f"expected a batch of images (N, C, H, W), got shape {images.shape}")
     if images.dtype.kind != "f":
         raise TypeError(f"expected float images (convert uint8 with to_float_nchw first), got {images.dtype}")
-
-
-def _check_probability(p):
-    if not 0 <= p <= 1:
-        raise ValueError(f"p is a probability and must lie in [0, 1], got {p}")

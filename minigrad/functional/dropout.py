@@ -11,11 +11,11 @@ activation (see conv.py) the mask, the output and the gradient share x's
 layout and every product sweeps contiguous memory.
 """
 import math
-import numbers
 
 import numpy
 
 from minigrad.backend import random_generator, to_device
+from minigrad.checks import probability
 from minigrad.tensor import Function, as_tensor
 
 DRAW_LEVELS = 2**16  # the number of distinct values of one uint16 draw
@@ -72,8 +72,7 @@ def dropout(x, p=0.5, training=True, generator=None):
     uniform_uint16); by default the minigrad generator of x's device (see
     ``minigrad.manual_seed``).
     """
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-        raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
+    probability(p, "dropout p")
     if not training or p == 0:
         return x
     x = as_tensor(x)

@@ -8,6 +8,7 @@ import math
 import numpy
 
 from minigrad import functional as F
+from minigrad.checks import probability
 from minigrad.functional.conv import pair
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
@@ -123,9 +124,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
-        self.p = p
+        self.p = probability(p, "Dropout p")
 
     def forward(self, x):
         return F.dropout(x, self.p, training=self.training)

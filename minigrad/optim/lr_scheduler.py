@@ -1,7 +1,8 @@
 """Learning-rate schedules: they rewrite each parameter group's 'lr' once per ``step()``."""
 import copy
 import math
-import numbers
+
+from minigrad.checks import positive_integer
 
 ANNEAL_STRATEGIES = ("cos", "linear")
 
@@ -114,16 +115,10 @@ class OneCycleLR(LRScheduler):
 
 def _total_steps(total_steps, epochs, steps_per_epoch):
     if total_steps is not None:
-        return _positive_integer(total_steps, "total_steps")
+        return positive_integer(total_steps, "total_steps")
     if epochs is None or steps_per_epoch is None:
         raise ValueError("OneCycleLR needs total_steps, or both epochs and steps_per_epoch")
-    return _positive_integer(epochs, "epochs") * _positive_integer(steps_per_epoch, "steps_per_epoch")
-
-
-def _positive_integer(value, name):
-    if not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_integer(epochs, "epochs") * positive_integer(steps_per_epoch, "steps_per_epoch")
 
 
 def _per_group(value, name, groups):

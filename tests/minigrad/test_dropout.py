@@ -111,7 +111,7 @@ def test_default_generator_follows_manual_seed():
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, "0.5", None, True])
 def test_bad_probability_raises(p):
-    with pytest.raises(ValueError, match=r"dropout probability p must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"dropout p must be a probability in \[0, 1\]"):
         dropout(Tensor(numpy.ones(3)), p)
 
 

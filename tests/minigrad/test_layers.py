@@ -255,7 +255,7 @@ def test_linear_rejects_a_feature_mismatch():
 
 
 def test_dropout_rejects_a_probability_outside_0_1():
-    with pytest.raises(ValueError, match="dropout probability must be between 0 and 1, got 1.5"):
+    with pytest.raises(ValueError, match=r"Dropout p must be a probability in \[0, 1\], got 1.5"):
         nn.Dropout(1.5)
 
 

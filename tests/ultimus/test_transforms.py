@@ -197,7 +197,7 @@ def test_coarse_dropout_with_several_holes_fills_each():
 
 
 def test_coarse_dropout_rejects_bad_settings():
-    with pytest.raises(ValueError, match=r"p is a probability.*1.5"):
+    with pytest.raises(ValueError, match=r"CoarseDropout p must be a probability in \[0, 1\], got 1.5"):
         CoarseDropout(p=1.5)
     with pytest.raises(ValueError, match="8x8 hole does not fit in 4x4"):
         CoarseDropout(p=1.0)(random_images(1, 3, 4, 4))
