@@ -52,7 +52,7 @@ def stage_ops(in_channels, out_channels, dtype, device):
         ("conv2d", lambda x: F.conv2d(x, weight, bias, stride=2, padding=1)),
         ("batch_norm", lambda x: F.batch_norm(x, *running, scale, shift, training=True)),
         ("relu", F.relu),
-        ("dropout", lambda x: F.dropout(x, 0.05)),
+        ("dropout", lambda x: F.dropout(x, 0.025)),
     ]
 
 

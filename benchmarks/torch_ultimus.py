@@ -24,7 +24,7 @@ class TorchUltimusBlock(nn.Module):
 
 
 class TorchUltimusNet(nn.Module):
-    def __init__(self, num_classes=10, dropout=0.05):
+    def __init__(self, num_classes=10, dropout=0.025):
         super().__init__()
         channels = (3, 16, 32, 48)
         pairs = list(zip(channels[:-1], channels[1:]))
