@@ -228,7 +228,8 @@ def load_resumed(config):
         raise FileNotFoundError(f"cannot resume: no checkpoint at {path}")
     checkpoint = serialization.load(path)
     overrides = {key: getattr(config, key) for key in RESUME_OVERRIDES}
-    overrides["data"] = config.data or checkpoint["config"]["data"]
+    for key in ("data", "cache_dir"):  # not given: where the run found its data
+        overrides[key] = overrides[key] or checkpoint["config"][key]
     resumed = config_from_checkpoint(checkpoint, out=os.path.dirname(os.path.abspath(path)), resume=None, **overrides)
     if checkpoint["epoch"] >= resumed.epochs:
         raise ValueError(f"cannot resume {path}: the run has finished all of its {resumed.epochs} epochs")
