@@ -8,11 +8,13 @@ import json
 import pathlib
 import statistics
 
+from ultimus.plots import evaluation_split
+
 
 def final_result(run):
     """(split, accuracy after the last epoch, epochs done, median epoch seconds) of the run folder ``run``."""
     history = json.loads((run / "history.json").read_text())
-    split = "validation" if "validation_accuracy" in history else "test"
+    split = evaluation_split(history)
     return split, history[f"{split}_accuracy"][-1], len(history["epoch"]), statistics.median(history["seconds"])
 
 
