@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from minigrad import Tensor, backend  # noqa: E402
 from minigrad import functional as F  # noqa: E402
 from step_time import median_step_seconds  # noqa: E402
+from ultimus.model import DROPOUT  # noqa: E402
 
 STAGES = ((3, 16, 32), (16, 32, 16), (32, 48, 8))  # (C_in, C_out, input size) of the three convolutions
 
@@ -52,7 +53,7 @@ def stage_ops(in_channels, out_channels, dtype, device):
         ("conv2d", lambda x: F.conv2d(x, weight, bias, stride=2, padding=1)),
         ("batch_norm", lambda x: F.batch_norm(x, *running, scale, shift, training=True)),
         ("relu", F.relu),
-        ("dropout", lambda x: F.dropout(x, 0.025)),
+        ("dropout", lambda x: F.dropout(x, DROPOUT)),
     ]
 
 

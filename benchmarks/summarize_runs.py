@@ -1,4 +1,5 @@
-"""Final accuracies of finished runs, grouped by configuration: every seed, their mean and spread.
+"""Last-epoch accuracies of runs, grouped by configuration: every seed, their mean and spread, and
+how many epochs the runs have done (a run still going shows fewer).
 
     python benchmarks/summarize_runs.py docs/validation/dropout*     # one group per folder of seed<N>/ runs
     python benchmarks/summarize_runs.py docs/cpu                      # the test-set runs of the README

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from ultimus.model import DROPOUT
+
 
 class TorchUltimusBlock(nn.Module):
     def __init__(self, features=48, attention_size=8):
@@ -24,7 +26,7 @@ class TorchUltimusBlock(nn.Module):
 
 
 class TorchUltimusNet(nn.Module):
-    def __init__(self, num_classes=10, dropout=0.025):
+    def __init__(self, num_classes=10, dropout=DROPOUT):
         super().__init__()
         channels = (3, 16, 32, 48)
         pairs = list(zip(channels[:-1], channels[1:]))

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from ultimus.data import Cifar10
-from ultimus.train import TrainConfig, hold_out_validation, train
+import ultimus.train
+from ultimus.train import TrainConfig, hold_out_validation, prepare_data, train
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DATA = os.path.join(REPOSITORY, "..", "shared", "data", "cifar10-jpeg.tar.gz")
@@ -90,9 +91,12 @@ def test_validation_split_is_balanced_disjoint_and_replaces_the_test_set():
     numpy.testing.assert_array_equal(split.train_labels, data.train_labels[train_ids])
 
 
-def test_validation_split_is_the_same_for_every_run_seed():
-    first, second = hold_out_validation(tiny_cifar(), 6), hold_out_validation(tiny_cifar(), 6)
+def test_validation_split_is_the_same_for_every_run_seed(monkeypatch):
+    monkeypatch.setattr(ultimus.train, "load_cifar10", lambda source, cache_dir=None: tiny_cifar())
+    first, _, _ = prepare_data(TrainConfig(validation=6, seed=1))
+    second, _, _ = prepare_data(TrainConfig(validation=6, seed=2))
     numpy.testing.assert_array_equal(first.test_images, second.test_images)
+    numpy.testing.assert_array_equal(first.train_images, second.train_images)
 
 
 @pytest.mark.parametrize("count", [0, -3, 18, 40])
@@ -112,8 +116,6 @@ def test_a_validation_run_names_its_curves_after_the_validation_split(tmp_path):
 
 @needs_real_data
 def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tmp_path, monkeypatch):
-    import ultimus.train
-
     def config(folder, **changes):
         return TrainConfig(device="cpu", data=SHARED_DATA, limit=300, epochs=3, batch_size=64, seed=5,
                            out=str(tmp_path / folder), progress=False, **changes)
