@@ -18,7 +18,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from torch_ultimus import TorchUltimusNet  # noqa: E402
-from ultimus.train import TrainConfig, make_test_loader, make_train_loader, prepare_data, seed_epoch  # noqa: E402
+from ultimus.config import TrainConfig  # noqa: E402
+from ultimus.train import make_test_loader, make_train_loader, prepare_data, seed_epoch  # noqa: E402
 
 
 def train_one_seed(config):

@@ -1,58 +1,113 @@
-"""Train the Ultimus attention network on CIFAR-10 with the seed's recipe.
+"""Train the Ultimus attention network on CIFAR-10 with the assignment's recipe.
 
     python examples/train_cifar.py --device gpu
-    python examples/train_cifar.py --device cpu --data ../shared/data/cifar10-jpeg.tar.gz --limit 2000 --epochs 2
+    python examples/train_cifar.py --device cpu --data cifar-10-python.tar.gz --limit 2000 --epochs 2
+    python examples/train_cifar.py --resume runs/ultimus-20260101-120000
+
+Each run writes into a fresh runs/ultimus-YYYYMMDD-HHMMSS unless --out names a directory.
+Errors are one line on stderr: exit code 2 for bad usage (a bad option, a refused run
+directory), 1 for any other failure (bad data, a damaged checkpoint, a diverged run).
 """
 import argparse
 import sys
+import traceback
 
-from ultimus.train import TrainConfig, train
+from ultimus.config import RESUME_OVERRIDES, TrainConfig, UsageError, option
+from ultimus.train import train
+
+USAGE_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
 
 
-def parse_args(argv):
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description's layout and shows every option's default."""
+
+
+def make_parser():
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default=defaults.device, choices=["auto", "cpu", "gpu"])
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--max-lr", type=float, default=defaults.max_lr, help="One Cycle's peak learning rate")
-    parser.add_argument("--pct-start", type=float, default=defaults.pct_start,
-                        help="fraction of the steps spent warming up to --max-lr (default 5/24: epoch 5 of 24)")
-    parser.add_argument("--anneal", dest="anneal_strategy", default=defaults.anneal_strategy, choices=["linear", "cos"])
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--scaling", default=defaults.scaling, choices=["inside", "after"],
-                        help="divide attention scores by sqrt(8) inside the softmax (default) or after it (the seed's literal text)")
-    parser.add_argument("--coarse-dropout-p", type=float, default=defaults.coarse_dropout_p)
-    parser.add_argument("--horizontal-flip", action="store_true")
-    parser.add_argument("--data", default=None,
-                        help="CIFAR-10 source: the official python archive, an image folder, or a .tar.gz of one "
-                             "(default: the cache, else download)")
-    parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--out", default=defaults.out, help="run directory for history, figures and checkpoint")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--limit", type=int, default=None, help="train on a seeded, class-balanced subset of N images")
-    parser.add_argument("--validation", type=int, default=defaults.validation,
-                        help="hold out N class-balanced training images and evaluate on them, not on the test set "
-                             "(for choosing recipe settings)")
-    parser.add_argument("--resume", default=None, metavar="RUN",
-                        help="continue the run in directory RUN (or from the checkpoint file RUN) after its last "
-                             "finished epoch, with its own settings; only --device, --data and --cache-dir may change")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
-    return TrainConfig(**vars(parser.parse_args(argv)))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    add = parser.add_argument
+    add("--device", default=defaults.device, choices=["auto", "cpu", "gpu"], help="where to train; auto prefers the GPU")
+    add("--epochs", type=int, default=defaults.epochs, help="epochs to train")
+    add("--batch-size", type=int, default=defaults.batch_size, help="training images per step")
+    add("--max-lr", type=float, default=defaults.max_lr, help="One Cycle's peak learning rate")
+    add("--pct-start", type=float, default=defaults.pct_start,
+        help="fraction of the steps spent warming up to --max-lr (5/24: epoch 5 of 24)")
+    add("--anneal", dest="anneal_strategy", default=defaults.anneal_strategy, choices=["linear", "cos"],
+        help="One Cycle's annealing shape")
+    add("--dropout", type=float, default=defaults.dropout, help="dropout probability in the model")
+    add("--scaling", default=defaults.scaling, choices=["inside", "after"],
+        help="divide attention scores by sqrt(8) inside the softmax or after it (the assignment's literal text)")
+    add("--coarse-dropout-p", type=float, default=defaults.coarse_dropout_p,
+        help="probability that an image gets its 8x8 CoarseDropout hole")
+    add("--horizontal-flip", action="store_true", help="also flip half the training images")
+    add("--data", default=None,
+        help="CIFAR-10 source: the official python archive, an image folder, or a .tar.gz of one "
+             "(None: the cached official archive, else download it)")
+    add("--cache-dir", default=None, help="where decoded arrays are cached (None: $ULTIMUS_CACHE or ~/.cache/ultimus)")
+    add("--out", default=None, help="run directory (None: a fresh runs/ultimus-YYYYMMDD-HHMMSS)")
+    add("--overwrite", action="store_true", help="replace the run already in --out (its checkpoint, history, figures)")
+    add("--seed", type=int, default=defaults.seed, help="random seed of the run (>= 0)")
+    add("--limit", type=int, default=None,
+        help="train on a seeded, class-balanced subset of N (>= 10) images; None: all of them")
+    add("--validation", type=int, default=defaults.validation,
+        help="hold out N class-balanced training images and evaluate on them, not on the test set "
+             "(for choosing recipe settings)")
+    add("--eval-batch-size", type=int, default=defaults.eval_batch_size, help="images per evaluation batch")
+    add("--resume", default=None, metavar="RUN",
+        help="continue the run in directory RUN (or from the checkpoint file RUN) after its last finished epoch, "
+             "with its own settings; only --device, --data, --cache-dir, --eval-batch-size and --no-progress apply")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bars (data reading included)")
+    add("--debug", action="store_true", help="show the traceback of an error, not only its message")
+    return parser
+
+
+def given_options(parser, argv):
+    """The TrainConfig fields set on the command line ``argv``, whatever their values."""
+    parser.set_defaults(**{name: argparse.SUPPRESS for name in vars(parser.parse_args([]))})
+    return set(vars(parser.parse_args(argv)))
+
+
+def ignored_by_resume(given):
+    """The options of ``given`` that a resumed run ignores, spelled as on the command line."""
+    ignored = sorted(given - set(RESUME_OVERRIDES) - {"resume", "debug"})
+    return [{"anneal_strategy": "--anneal"}.get(name, option(name)) for name in ignored]
 
 
 def main(argv=None):
-    config = parse_args(sys.argv[1:] if argv is None else argv)
-    result = train(config)
-    history = result["history"]
+    """Parse ``argv``, train, print the final metrics; returns train()'s result, or exits with
+    USAGE_ERROR / FAILURE / INTERRUPTED after one line on stderr."""
+    argv = sys.argv[1:] if argv is None else argv
+    arguments = vars(make_parser().parse_args(argv))
+    debug = arguments.pop("debug")
+    config = TrainConfig(**arguments)
+    if config.resume:
+        ignored = ignored_by_resume(given_options(make_parser(), argv))
+        if ignored:
+            print(f"--resume keeps the run's own settings; ignored: {' '.join(ignored)}", flush=True)
+    try:
+        result = train(config)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted; a run that saved a checkpoint continues with --resume RUN", file=sys.stderr)
+        sys.exit(INTERRUPTED)
+    except Exception as error:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(USAGE_ERROR if isinstance(error, UsageError) else FAILURE)
+    print_metrics(result)
+    return result
+
+
+def print_metrics(result):
+    history, split = result["history"], result["split"]
     print("\nfinal metrics")
-    split = result["split"]
     for key in ("train_loss", "train_accuracy", f"{split}_loss", f"{split}_accuracy"):
         print(f"  {key:19s} {history[key][-1]:.4f}")
     print(f"  {'epoch time':19s} {sorted(history['seconds'])[len(history['seconds']) // 2]:.1f} s (median)")
     print(f"outputs in {result['out']}: summary.txt history.json history.csv checkpoint.npz "
           "augmented_samples.png curves.png misclassified.png confusion_matrix.png")
-    return result
 
 
 if __name__ == "__main__":

@@ -8,9 +8,14 @@
 * a tar archive of such an image folder, possibly with one top-level folder above train/ and test/.
 
 Archives are read member by member, straight from the compressed stream, never extracted to
-disk. Decoding 60,000 JPEGs takes seconds, so the arrays are cached as one ``.npz`` named after
-a hash of the source: a changed source gets a new cache entry, an unreadable entry is rebuilt.
+disk. The official batches are unpickled by :class:`BatchUnpickler`, which admits nothing but
+the containers, numbers and NumPy arrays they hold: a crafted archive cannot run code. A file
+named ``cifar-10-python.tar.gz`` must have the published md5. Decoding 60,000 JPEGs takes
+seconds, so the arrays are cached as one ``.npz`` in the cache folder (``default_cache_dir()``),
+its name holding a hash of the source's content: a changed source gets a new cache entry, an
+unreadable entry is rebuilt.
 """
+import codecs
 import dataclasses
 import hashlib
 import http.client
@@ -42,8 +47,9 @@ SPLITS = ("train", "test")
 CACHE_FORMAT = 1  # bump when the cached arrays change meaning, so old entries are not reused
 
 _WHERE_TO_POINT = (
-    "point --data (the `source` of load_cifar10) at a CIFAR-10 archive or folder, "
-    "for example ../shared/data/cifar10-jpeg.tar.gz"
+    "point --data (the `source` of load_cifar10) at CIFAR-10: the official archive "
+    f"{OFFICIAL_ARCHIVE} from {OFFICIAL_URL} (md5 {OFFICIAL_MD5}), or an image folder "
+    "train/<class>/*.png|jpg with test/<class>/... (or a .tar.gz of one)"
 )
 
 
@@ -58,11 +64,12 @@ class Cifar10:
     classes: list
 
 
-def load_cifar10(source=None, cache_dir=None, download=True):
+def load_cifar10(source=None, cache_dir=None, download=True, progress=True):
     """Load CIFAR-10 from ``source`` (archive or folder, see the module docstring) as a ``Cifar10``.
 
     With ``source=None`` the official archive is taken from ``cache_dir``, downloaded there first
     when it is missing and ``download`` is true. ``cache_dir`` defaults to ``default_cache_dir()``.
+    Prints the cache entry it reads or writes; ``progress=False`` hides the reading bars.
     """
     cache_dir = pathlib.Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser()
     source = pathlib.Path(source).expanduser() if source is not None else official_archive(cache_dir, download)
@@ -70,9 +77,13 @@ def load_cifar10(source=None, cache_dir=None, download=True):
         raise FileNotFoundError(f"CIFAR-10 source {source} does not exist; {_WHERE_TO_POINT}")
     cache_path = cache_dir / f"cifar10-v{CACHE_FORMAT}-{source_fingerprint(source)}.npz"
     dataset = _read_cache(cache_path)
-    if dataset is None:
-        dataset = read_source(source)
-        _write_cache(dataset, cache_path)
+    if dataset is not None:
+        print(f"CIFAR-10 from the cache {cache_path}", flush=True)
+        return dataset
+    check_official_md5(source)  # a cached entry was checked when it was made: its name is the content's hash
+    dataset = read_source(source, progress)
+    _write_cache(dataset, cache_path)
+    print(f"CIFAR-10 decoded from {source} into the cache {cache_path}", flush=True)
     return dataset
 
 
@@ -115,6 +126,17 @@ def _fetch(url, file):
             for block in iter(lambda: response.read(1 << 20), b""):
                 file.write(block)
                 progress.update(len(block))
+
+
+def check_official_md5(source):
+    """Raise ValueError when a file named like the official archive lacks its published md5."""
+    if source.name != OFFICIAL_ARCHIVE or not source.is_file():
+        return
+    with open(source, "rb") as file:
+        actual = _digest(file, "md5")
+    if actual != OFFICIAL_MD5:
+        raise ValueError(f"{source} has md5 {actual}, but the official {OFFICIAL_ARCHIVE} has {OFFICIAL_MD5}: "
+                         "it is damaged or another file; download it again, or rename it if it is your own archive")
 
 
 def _digest(file, algorithm):
@@ -197,14 +219,14 @@ class _Tree:
     folders: set
 
 
-def read_source(source):
+def read_source(source, progress=True):
     """Decode ``source`` (an archive or a folder, official batches or image folders) into ``Cifar10``."""
     source = pathlib.Path(source)
-    tree = _read_archive(source) if source.is_file() else _read_folder(source)
+    tree = _read_archive(source, progress) if source.is_file() else _read_folder(source, progress)
     batches = sorted((name for name in tree.files if posixpath.basename(name) in OFFICIAL_FILES), key=_depth)
     if batches:
         return _read_official(tree, posixpath.dirname(batches[0]), source)
-    return _read_image_folder(tree, _image_root(tree, source), source)
+    return _read_image_folder(tree, _image_root(tree, source), source, progress)
 
 
 def _is_wanted(name):
@@ -224,20 +246,21 @@ def _ancestors(name):
     return parents
 
 
-def _read_archive(source):
+def _read_archive(source, progress=True):
     """Read a tar archive (any compression) in one sequential pass, without extracting it."""
     if not tarfile.is_tarfile(source):
         raise ValueError(f"{source} is neither a folder nor a tar archive; {_WHERE_TO_POINT}")
     tree = _Tree(files={}, folders=set())
     try:
-        with tarfile.open(source, "r|*") as archive, tqdm(desc=f"reading {source.name}", unit=" files") as progress:
+        with tarfile.open(source, "r|*") as archive, \
+                tqdm(desc=f"reading {source.name}", unit=" files", disable=not progress) as bar:
             for member in archive:
                 name = posixpath.normpath(member.name)
                 if member.isdir() and name != ".":
                     tree.folders.add(name)
                 elif member.isfile() and _is_wanted(name):
                     tree.files[name] = archive.extractfile(member).read()
-                    progress.update()
+                    bar.update()
     except (tarfile.TarError, EOFError, OSError) as error:
         raise ValueError(f"the archive {source} is damaged ({error})") from error
     for name in tree.files:
@@ -245,10 +268,10 @@ def _read_archive(source):
     return tree
 
 
-def _read_folder(source):
+def _read_folder(source, progress=True):
     """Read the wanted files of a folder tree into memory (the whole of CIFAR-10 is ~60-180 MB)."""
     tree = _Tree(files={}, folders=set())
-    for path in tqdm(sorted(source.rglob("*")), desc=f"reading {source.name}", unit=" files"):
+    for path in tqdm(sorted(source.rglob("*")), desc=f"reading {source.name}", unit=" files", disable=not progress):
         name = path.relative_to(source).as_posix()
         if path.is_dir():
             tree.folders.add(name)
@@ -281,13 +304,43 @@ def _read_official(tree, root, source):
     )
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a global that CIFAR-10 batches never hold."""
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles what the official batches hold and nothing else.
+
+    dicts, lists, bytes, str and numbers are pickle opcodes and need no global; the only globals
+    admitted are NumPy's array reconstruction and ``_codecs.encode``, with which Python 3 writes
+    bytes into protocol-2 pickles. Any other global (``os.system``, ``builtins.eval``...) is
+    refused before it is looked up, so a crafted pickle cannot call it.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): numpy.empty(0).__reduce__()[0],  # wherever this NumPy keeps it
+        ("numpy._core.multiarray", "_reconstruct"): numpy.empty(0).__reduce__()[0],
+        ("numpy", "ndarray"): numpy.ndarray,
+        ("numpy", "dtype"): numpy.dtype,
+        ("_codecs", "encode"): codecs.encode,
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise RefusedGlobal(f"{module}.{name}")
+        return self.ALLOWED[module, name]
+
+
 def _unpickle(tree, name, source):
     if name not in tree.files:
         needed = ", ".join(OFFICIAL_FILES)
         raise ValueError(f"{_where(source, name)} is missing: the official CIFAR-10 format needs {needed}")
     try:
         # The batches are Python 2 pickles: encoding="bytes" keeps their str keys as bytes.
-        return pickle.loads(tree.files[name], encoding="bytes")
+        return BatchUnpickler(io.BytesIO(tree.files[name]), encoding="bytes").load()
+    except RefusedGlobal as refused:
+        raise ValueError(f"refused to unpickle {_where(source, name)}: it calls {refused}, "
+                         "which CIFAR-10 batches never hold") from None
     except Exception as error:  # unpickling garbage can raise almost anything
         raise ValueError(f"cannot unpickle {_where(source, name)} ({error!r})") from error
 
@@ -332,7 +385,7 @@ def _image_root(tree, source):
     )
 
 
-def _read_image_folder(tree, root, source):
+def _read_image_folder(tree, root, source, progress=True):
     """Decode ``root``/{train,test}/<class>/<image>; classes are the sorted folder names."""
     classes = _classes(tree, root, source)
     images_by_folder = {}
@@ -348,8 +401,9 @@ def _read_image_folder(tree, root, source):
                 raise ValueError(f"class folder {_where(source, folder)} holds no {'/'.join(IMAGE_SUFFIXES)} images")
             names[split] += images_by_folder[folder]
             labels[split] += [label] * len(images_by_folder[folder])
-    with tqdm(total=len(names["train"]) + len(names["test"]), desc="decoding images", unit=" images") as progress:
-        images = {split: _decode_images(tree, names[split], source, progress) for split in SPLITS}
+    with tqdm(total=len(names["train"]) + len(names["test"]), desc="decoding images", unit=" images",
+              disable=not progress) as bar:
+        images = {split: _decode_images(tree, names[split], source, bar) for split in SPLITS}
     return Cifar10(
         train_images=images["train"], train_labels=numpy.array(labels["train"], dtype=numpy.int64),
         test_images=images["test"], test_labels=numpy.array(labels["test"], dtype=numpy.int64),
@@ -374,12 +428,12 @@ def _classes(tree, root, source):
     return sorted(class_folders["train"])
 
 
-def _decode_images(tree, names, source, progress):
+def _decode_images(tree, names, source, bar):
     """Decode the named image files into one uint8 array (N, 32, 32, 3)."""
     images = numpy.empty((len(names), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=numpy.uint8)
     for index, name in enumerate(names):
         images[index] = decode_image(tree.files[name], _where(source, name))
-        progress.update()
+        bar.update()
     return images
 
 

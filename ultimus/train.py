@@ -1,15 +1,19 @@
-"""Training Ultimus on CIFAR-10 with the seed's recipe: Adam, One Cycle (0.001 -> 0.01 at
+"""Training Ultimus on CIFAR-10 with the assignment's recipe: Adam, One Cycle (0.001 -> 0.01 at
 epoch 5 -> anneal), 24 epochs, batch 512, random crop + CoarseDropout augmentation.
 
-`train(config)` runs the whole job and leaves in ``config.out``: history.json/.csv,
-summary.txt, checkpoint.npz and the figures of ``ultimus.plots``.
+`train(config)` checks the config, loads the data, then runs the whole job in a locked run
+directory (see ``ultimus.run_directory``) and leaves there: history.json/.csv, summary.txt,
+checkpoint.npz and the figures of ``ultimus.plots``. A non-finite training loss stops the run.
 """
 import contextlib
 import csv
 import dataclasses
 import json
+import math
 import os
 import time
+import zipfile
+import zlib
 
 import numpy
 from tqdm import tqdm
@@ -22,40 +26,11 @@ from minigrad.nn import summary
 from minigrad.optim import Adam
 from minigrad.optim.lr_scheduler import OneCycleLR
 from ultimus import plots
+from ultimus.config import CLASS_COUNT, RESUME_OVERRIDES, TrainConfig, UsageError, check_config, check_data_fits
 from ultimus.data import balanced_subset, channel_mean_std, load_cifar10
-from ultimus.model import DROPOUT, UltimusNet
+from ultimus.model import UltimusNet
+from ultimus.run_directory import RunDirectory, check_run_directory, fresh_run_directory
 from ultimus.transforms import CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, to_float_nchw
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Every knob of a run; the defaults are the seed's recipe."""
-
-    epochs: int = 24
-    batch_size: int = 512
-    max_lr: float = 0.01
-    div_factor: float = 10.0  # start at max_lr / 10 = 0.001
-    pct_start: float = 5 / 24  # the peak comes at epoch 5 of 24: the same fraction for any length
-    final_div_factor: float = 1e4
-    anneal_strategy: str = "linear"
-    dropout: float = DROPOUT
-    scaling: str = "inside"
-    coarse_dropout_p: float = 0.5
-    horizontal_flip: bool = False
-    seed: int = 1
-    device: str = "auto"
-    data: str = None
-    cache_dir: str = None
-    out: str = "runs/ultimus"
-    limit: int = None
-    validation: int = 0  # hold out this many training images and evaluate on them instead of the test set
-    eval_batch_size: int = 1000
-    progress: bool = True
-    resume: str = None  # a run directory (or its checkpoint.npz) to continue from its last finished epoch
-
-
-# What a resumed run may change: where it runs and reads its data, not what it computes.
-RESUME_OVERRIDES = ("device", "data", "cache_dir", "eval_batch_size", "progress")
 
 
 def checkpoint_path(run):
@@ -99,7 +74,7 @@ def hold_out_validation(data, count):
     Recipe choices are made on this split; the test set is kept for the final report.
     """
     if not 0 < count < len(data.train_labels):
-        raise ValueError(f"validation must hold out between 1 and {len(data.train_labels) - 1} training images, got {count}")
+        raise UsageError(f"validation must hold out between 1 and {len(data.train_labels) - 1} training images, got {count}")
     held_out = balanced_subset(data.train_labels, count, VALIDATION_SEED)
     kept = numpy.setdiff1d(numpy.arange(len(data.train_labels)), held_out)
     return dataclasses.replace(
@@ -112,12 +87,26 @@ def evaluation_split(config):
     return "validation" if config.validation else "test"
 
 
+def check_classes(data, source):
+    """Raise ValueError unless both splits of ``data`` hold images of each of CIFAR-10's 10 classes."""
+    if len(data.classes) != CLASS_COUNT:
+        raise ValueError(f"the data of {source} has {len(data.classes)} classes ({', '.join(data.classes)}); "
+                         f"CIFAR-10 has {CLASS_COUNT}")
+    for split in ("train", "test"):
+        missing = set(range(CLASS_COUNT)) - set(numpy.unique(getattr(data, f"{split}_labels")).tolist())
+        if missing:
+            raise ValueError(f"the {split} split of {source} has no images of class {data.classes[min(missing)]!r}")
+
+
 def prepare_data(config):
     """Load CIFAR-10 (optionally with a validation split, then a class-balanced subset) and its
     training-set mean/std."""
-    data = load_cifar10(config.data, cache_dir=config.cache_dir)
+    data = load_cifar10(config.data, cache_dir=config.cache_dir, progress=config.progress)
+    check_classes(data, config.data or "the official archive")
     if config.validation:
         data = hold_out_validation(data, config.validation)
+    if config.limit and config.limit > len(data.train_labels):
+        raise UsageError(f"--limit {config.limit} is more than the {len(data.train_labels)} training images")
     if config.limit:
         train = balanced_subset(data.train_labels, config.limit, config.seed)
         test = balanced_subset(data.test_labels, min(len(data.test_labels), max(config.limit // 5, 10)), config.seed)
@@ -128,36 +117,62 @@ def prepare_data(config):
     return data, mean, std
 
 
+class Diverged(FloatingPointError):
+    """The training loss became non-finite at ``step`` (1-based, within the epoch), which used ``lr``."""
+
+    def __init__(self, step, steps, lr, loss):
+        super().__init__(f"step {step} of {steps}: the training loss is {loss} (lr {lr:.4g})")
+        self.step, self.lr, self.loss = step, lr, loss
+
+
+def _stop_if_diverged(loss_sum, recent, steps):
+    """Raise Diverged at the first non-finite loss of ``recent`` [(step, loss, lr)] once their sum
+    ``loss_sum`` is not finite (a sum of finite losses that overflows names its last step)."""
+    if math.isfinite(loss_sum):
+        return
+    step, loss, lr = next((entry for entry in recent if not math.isfinite(float(entry[1]))), recent[-1])
+    raise Diverged(step + 1, steps, lr, float(loss))
+
+
 def run_epoch(model, loader, optimizer=None, scheduler=None, description="", progress=True):
     """One pass over ``loader``; trains when an optimizer is given. Returns (loss, accuracy, predictions),
     predictions (on the CPU) only when evaluating, None when training.
 
-    Sums stay on the device and are read once per progress update, not once per batch.
+    Sums stay on the device and are read back every 10 steps and at the end, not once per batch;
+    that is when training checks its losses and raises :class:`Diverged` at the first non-finite one.
     """
     training = optimizer is not None
     model.train(training)
     total_loss, correct, seen, predictions = 0.0, 0, 0, []
+    recent = []  # (step, loss, lr) since the last read-back, each loss still on the device
     bar = tqdm(loader, desc=description, leave=False, disable=not progress, dynamic_ncols=True)
     for step, (images, labels) in enumerate(bar):
         with contextlib.nullcontext() if training else no_grad():
             logits = model(Tensor(images))
             loss = F.cross_entropy(logits, labels)
         if training:
+            lr = scheduler.get_last_lr()[0]  # the lr of this step: after the last one the schedule reads past its end
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
+            recent.append((step, loss.data, lr))
         predicted = logits.data.argmax(axis=1)
         if not training:
             predictions.append(predicted)
         total_loss = total_loss + loss.data * len(labels)
         correct = correct + (predicted == labels).sum()
         seen += len(labels)
-        if progress and (step % 10 == 0 or step == len(loader) - 1):
-            postfix = {"loss": f"{float(total_loss) / seen:.4f}", "acc": f"{float(correct) / seen:.3f}"}
+        if step % 10 == 0 or step == len(loader) - 1:
+            loss_sum = float(total_loss)
             if training:
-                postfix["lr"] = f"{scheduler.get_last_lr()[0]:.5f}"
-            bar.set_postfix(postfix)
+                _stop_if_diverged(loss_sum, recent, len(loader))
+                recent = []
+            if progress:
+                postfix = {"loss": f"{loss_sum / seen:.4f}", "acc": f"{float(correct) / seen:.3f}"}
+                if training:
+                    postfix["lr"] = f"{lr:.5f}"
+                bar.set_postfix(postfix)
     if training:
         return float(total_loss) / seen, float(correct) / seen, None
     xp = backend.get_array_module(predictions[0])
@@ -220,37 +235,74 @@ def save_checkpoint(model, optimizer, scheduler, train_loader, config, history):
     }, os.path.join(config.out, "checkpoint.npz"))
 
 
+def load_checkpoint(path):
+    """The checkpoint tree at ``path``; a missing, damaged or foreign file raises one error naming it."""
+    if not os.path.isfile(path):
+        raise UsageError(f"cannot resume: no checkpoint at {path}")
+    try:
+        return serialization.load(path)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(f"cannot read the checkpoint {path}: it is damaged or not a checkpoint ({error})") from error
+
+
 def load_resumed(config):
     """The checkpoint named by ``config.resume`` and the config to continue it with: the saved
     one, writing into the checkpoint's directory, with the RESUME_OVERRIDES taken from ``config``."""
     path = checkpoint_path(config.resume)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"cannot resume: no checkpoint at {path}")
-    checkpoint = serialization.load(path)
+    checkpoint = load_checkpoint(path)
     overrides = {key: getattr(config, key) for key in RESUME_OVERRIDES}
     for key in ("data", "cache_dir"):  # not given: where the run found its data
         overrides[key] = overrides[key] or checkpoint["config"][key]
     resumed = config_from_checkpoint(checkpoint, out=os.path.dirname(os.path.abspath(path)), resume=None, **overrides)
     if checkpoint["epoch"] >= resumed.epochs:
-        raise ValueError(f"cannot resume {path}: the run has finished all of its {resumed.epochs} epochs")
+        raise UsageError(f"cannot resume {path}: the run has finished all of its {resumed.epochs} epochs")
     return checkpoint, resumed
+
+
+def choose_run(config):
+    """The checked checkpoint (None for a new run) and config of the run ``config`` asks for; makes nothing."""
+    check_config(config)
+    if config.resume:
+        checkpoint, config = load_resumed(config)
+        check_config(config)
+        check_run_directory(config.out, resuming=True)
+        return checkpoint, config
+    config = dataclasses.replace(config, out=config.out or fresh_run_directory())
+    check_run_directory(config.out, config.overwrite)
+    return None, config
 
 
 def train(config):
     """Run the whole job described by ``config``, or continue the run named by ``config.resume``;
-    returns the history and final metrics."""
-    checkpoint = None
-    if config.resume:
-        checkpoint, config = load_resumed(config)
+    returns the history and final metrics.
+
+    Every setting is checked before any work, the data before the run directory is made.
+    """
+    checkpoint, config = choose_run(config)
+    print(f"run directory: {config.out}", flush=True)
     device = backend.normalize_device(config.device)
+    if config.device == "auto":
+        print(f"device: {device} (chosen by --device auto)", flush=True)
     if device == "cpu":
         backend.keep_freed_cpu_memory()
     backend.manual_seed(config.seed)
-    os.makedirs(config.out, exist_ok=True)
     data, mean, std = prepare_data(config)
+    check_data_fits(config, len(data.train_labels))
+    with RunDirectory(config.out, overwrite=config.overwrite and checkpoint is None):
+        history, predictions = fit(data, mean, std, config, device, checkpoint)
+        save_figures(data, mean, std, predictions, config, history)
+    split = evaluation_split(config)
+    return {"history": history, "split": split, f"{split}_accuracy": history[f"{split}_accuracy"][-1], "out": config.out}
+
+
+def fit(data, mean, std, config, device, checkpoint=None):
+    """Train for the epochs ``config`` asks for (after those of ``checkpoint``), saving history and
+    checkpoint after each; returns the history and the last evaluation's predictions.
+
+    A diverged epoch keeps the files of the last finished one, draws their figures and raises RuntimeError.
+    """
     train_loader = make_train_loader(data, config, device)
     test_loader = make_test_loader(data, mean, std, config, device)
-
     model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling).to(device)
     with atomic_write(os.path.join(config.out, "summary.txt"), "w") as handle:
         handle.write(summary(model, (3, 32, 32), device=device) + "\n")
@@ -262,7 +314,7 @@ def train(config):
 
     split = evaluation_split(config)
     keys = ("epoch", "train_loss", "train_accuracy", f"{split}_loss", f"{split}_accuracy", "lr", "seconds")
-    history = {key: [] for key in keys}
+    history, predictions = {key: [] for key in keys}, None
     if checkpoint is not None:
         for part, state in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler"), (train_loader, "train_loader")):
             part.load_state_dict(checkpoint[state])
@@ -271,8 +323,12 @@ def train(config):
     for epoch in range(len(history["epoch"]) + 1, config.epochs + 1):
         seed_epoch(train_loader, mean, std, config, epoch, device)
         started, lr = time.perf_counter(), scheduler.get_last_lr()[0]
-        train_loss, train_accuracy, _ = run_epoch(
-            model, train_loader, optimizer, scheduler, f"epoch {epoch}/{config.epochs} train", config.progress)
+        try:
+            train_loss, train_accuracy, _ = run_epoch(
+                model, train_loader, optimizer, scheduler, f"epoch {epoch}/{config.epochs} train", config.progress)
+        except Diverged as diverged:
+            raise RuntimeError(f"training diverged at epoch {epoch}, {diverged}; "
+                               f"{_what_is_kept(data, mean, std, predictions, config, history)}") from None
         held_out_loss, held_out_accuracy, predictions = run_epoch(
             model, test_loader, description=f"epoch {epoch}/{config.epochs} {split}", progress=config.progress)
         values = (epoch, train_loss, train_accuracy, held_out_loss, held_out_accuracy, lr, time.perf_counter() - started)
@@ -282,19 +338,28 @@ def train(config):
         save_checkpoint(model, optimizer, scheduler, train_loader, config, history)
         print(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_accuracy:.4f}  {split} loss "
               f"{held_out_loss:.4f} acc {held_out_accuracy:.4f}  lr {lr:.5f}  {history['seconds'][-1]:.1f}s", flush=True)
+    return history, predictions
 
+
+def _what_is_kept(data, mean, std, predictions, config, history):
+    """After a divergence: draw the figures of the finished epochs, and say what is left on disk."""
+    if not history["epoch"]:
+        return "no epoch finished, so there is nothing to keep"
     save_figures(data, mean, std, predictions, config, history)
-    return {"history": history, "split": split, f"{split}_accuracy": history[f"{split}_accuracy"][-1], "out": config.out}
+    return f"the checkpoint, history and figures of epoch {history['epoch'][-1]} are kept in {config.out}"
 
 
 def save_figures(data, mean, std, predictions, config, history):
-    """The seed's figures: augmented samples, curves, misclassified test images, confusion matrix."""
+    """The assignment's figures: augmented samples, curves and, when there are ``predictions``,
+    misclassified test images and the confusion matrix."""
     out = config.out
-    shown = balanced_subset(data.train_labels, 32, seed=0)  # the archive is ordered by class
+    shown = balanced_subset(data.train_labels, min(32, len(data.train_labels)), seed=0)  # the archive is ordered by class
     augment = make_train_transform(mean, std, config, numpy.random.default_rng(config.seed))
     samples, labels = augment((data.train_images[shown], data.train_labels[shown]))
     plots.save_sample_grid(samples, labels, data.classes, mean, std, os.path.join(out, "augmented_samples.png"))
     plots.save_history_curves(history, os.path.join(out, "curves.png"))
+    if predictions is None:  # a resumed run that diverged before evaluating anything
+        return
     # The archive is ordered by class: shuffle, so that the first misclassified images span the classes.
     # The raw uint8 pixels are shown (30 MB, where the normalized test set would be 120 MB of floats):
     # "denormalizing" them with mean 0 and std 1/255 maps 0..255 to 0..1.

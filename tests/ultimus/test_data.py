@@ -124,7 +124,7 @@ def test_image_folder(tmp_path, cache):
 @pytest.mark.parametrize("top_level", [None, "cifar10"])
 def test_image_folder_archive(tmp_path, cache, top_level):
     folder, expected = make_image_folder(tmp_path / "images")
-    archive = make_tar(folder, tmp_path / "cifar-10-python.tar.gz", top_level)  # misleading name on purpose
+    archive = make_tar(folder, tmp_path / "cifar-10-batches-py.tar.gz", top_level)  # misleading name on purpose
     assert_loaded(load_cifar10(archive, cache_dir=cache), expected)
 
 
@@ -249,7 +249,7 @@ def forbid_network(monkeypatch):
 
 def test_nothing_cached_and_no_download_explains_what_to_do(cache, monkeypatch):
     forbid_network(monkeypatch)
-    with pytest.raises(RuntimeError, match=r"download=False.*--data.*cifar10-jpeg.tar.gz"):
+    with pytest.raises(RuntimeError, match=r"download=False.*--data.*cifar-10-python.tar.gz from https://www.cs.toronto.edu"):
         load_cifar10(cache_dir=cache, download=False)
 
 

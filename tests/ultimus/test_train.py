@@ -9,7 +9,8 @@ from PIL import Image
 
 from ultimus.data import Cifar10
 import ultimus.train
-from ultimus.train import TrainConfig, hold_out_validation, prepare_data, train
+from ultimus.config import TrainConfig, UsageError
+from ultimus.train import hold_out_validation, prepare_data, train
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DATA = os.path.join(REPOSITORY, "..", "shared", "data", "cifar10-jpeg.tar.gz")
@@ -78,7 +79,9 @@ def tiny_cifar(per_class=6, classes=3):
     """A Cifar10 whose image n is filled with the value n, so every image can be traced."""
     labels = numpy.repeat(numpy.arange(classes), per_class)
     images = numpy.broadcast_to(numpy.arange(len(labels), dtype=numpy.uint8)[:, None, None, None], (len(labels), 32, 32, 3))
-    return Cifar10(images.copy(), labels, images[:2].copy(), labels[:2].copy(), [f"class{k}" for k in range(classes)])
+    one_per_class = slice(None, None, per_class)
+    return Cifar10(images.copy(), labels, images[one_per_class].copy(), labels[one_per_class].copy(),
+                   [f"class{k}" for k in range(classes)])
 
 
 def test_validation_split_is_balanced_disjoint_and_replaces_the_test_set():
@@ -92,9 +95,9 @@ def test_validation_split_is_balanced_disjoint_and_replaces_the_test_set():
 
 
 def test_validation_split_is_the_same_for_every_run_seed(monkeypatch):
-    monkeypatch.setattr(ultimus.train, "load_cifar10", lambda source, cache_dir=None: tiny_cifar())
-    first, _, _ = prepare_data(TrainConfig(validation=6, seed=1))
-    second, _, _ = prepare_data(TrainConfig(validation=6, seed=2))
+    monkeypatch.setattr(ultimus.train, "load_cifar10", lambda source, cache_dir=None, progress=True: tiny_cifar(classes=10))
+    first, _, _ = prepare_data(TrainConfig(validation=20, seed=1))
+    second, _, _ = prepare_data(TrainConfig(validation=20, seed=2))
     numpy.testing.assert_array_equal(first.test_images, second.test_images)
     numpy.testing.assert_array_equal(first.train_images, second.train_images)
 
@@ -141,7 +144,7 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tmp_path, monk
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match=f"cannot resume: no checkpoint at {tmp_path}"):
+    with pytest.raises(UsageError, match=f"cannot resume: no checkpoint at {tmp_path}"):
         train(TrainConfig(resume=str(tmp_path)))
 
 
