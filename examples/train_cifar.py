@@ -63,8 +63,9 @@ def make_parser():
 
 def given_options(parser, argv):
     """The TrainConfig fields set on the command line ``argv``, whatever their values."""
-    parser.set_defaults(**{name: argparse.SUPPRESS for name in vars(parser.parse_args([]))})
-    return set(vars(parser.parse_args(argv)))
+    unset = object()  # not a string, so argparse passes it through without converting it
+    parser.set_defaults(**{name: unset for name in vars(parser.parse_args([]))})
+    return {name for name, value in vars(parser.parse_args(argv)).items() if value is not unset}
 
 
 def ignored_by_resume(given):

@@ -135,13 +135,15 @@ def _stop_if_diverged(loss_sum, recent, steps):
 
 
 def run_epoch(model, loader, optimizer=None, scheduler=None, description="", progress=True):
-    """One pass over ``loader``; trains when an optimizer is given. Returns (loss, accuracy, predictions),
-    predictions (on the CPU) only when evaluating, None when training.
+    """One pass over ``loader``; trains when an optimizer is given, else evaluates in eval mode; the
+    model's mode is restored afterwards. Returns (loss, accuracy, predictions), predictions (on the
+    CPU) only when evaluating, None when training.
 
     Sums stay on the device and are read back every 10 steps and at the end, not once per batch;
     that is when training checks its losses and raises :class:`Diverged` at the first non-finite one.
     """
     training = optimizer is not None
+    was_training = model.training
     model.train(training)
     total_loss, correct, seen, predictions = 0.0, 0, 0, []
     recent = []  # (step, loss, lr) since the last read-back, each loss still on the device
@@ -173,6 +175,7 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
                 if training:
                     postfix["lr"] = f"{lr:.5f}"
                 bar.set_postfix(postfix)
+    model.train(was_training)
     if training:
         return float(total_loss) / seen, float(correct) / seen, None
     xp = backend.get_array_module(predictions[0])

@@ -1,0 +1,132 @@
+"""The training loop on a tiny synthetic CIFAR-10 (runs in every checkout): a golden history,
+resume, the lr schedule, evaluation, divergence."""
+import json
+import os
+
+import numpy
+import pytest
+
+import ultimus.train
+from minigrad import Tensor, no_grad
+from minigrad import functional as F
+from minigrad.optim import Adam
+from ultimus.config import TrainConfig
+from ultimus.model import UltimusNet
+from ultimus.train import make_test_loader, prepare_data, run_epoch, train
+
+# Recorded once from train(tiny_config(max_lr=0.05)) below (a peak high enough that the tiny model
+# moves away from uniform outputs); any change to the numbers a run computes shows here.
+GOLDEN = {
+    "train_loss": [2.469065475463867, 2.499325180053711, 2.3552196502685545],
+    "test_loss": [2.4101024627685548, 2.830982208251953, 2.86987419128418],
+    "train_accuracy": [0.0, 0.1, 0.1],
+    "test_accuracy": [0.1, 0.0, 0.2],
+}
+
+
+@pytest.fixture
+def tiny_config(tiny_cifar_folder, tiny_cache, tmp_path):
+    def config(folder="run", **changes):
+        settings = dict(device="cpu", data=str(tiny_cifar_folder), cache_dir=str(tiny_cache), epochs=3,
+                        batch_size=8, seed=3, out=str(tmp_path / folder), progress=False)
+        return TrainConfig(**{**settings, **changes})
+
+    return config
+
+
+def test_a_tiny_run_reproduces_its_recorded_history(tiny_config):
+    history = train(tiny_config(max_lr=0.05))["history"]
+    for key, expected in GOLDEN.items():
+        assert history[key] == pytest.approx(expected, rel=1e-6), key
+    assert train(tiny_config("other seed", max_lr=0.05, seed=4))["history"]["train_loss"] != history["train_loss"]
+
+
+def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, monkeypatch):
+    uninterrupted = train(tiny_config("whole"))["history"]
+    finished_passes, real_run_epoch = [], ultimus.train.run_epoch
+
+    def interrupted_in_the_third_epoch(*args, **kwargs):
+        if len(finished_passes) == 4:  # two epochs of training and testing done
+            raise KeyboardInterrupt
+        finished_passes.append(1)
+        return real_run_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(ultimus.train, "run_epoch", interrupted_in_the_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config("stopped"))
+    monkeypatch.undo()
+    stopped = tiny_config("stopped").out
+    assert json.loads(open(f"{stopped}/history.json").read())["epoch"] == [1, 2]
+    resumed = train(TrainConfig(resume=stopped, progress=False))["history"]
+    for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr"):
+        assert resumed[key] == uninterrupted[key], key
+
+
+def one_cycle_lr(step, total_steps, max_lr, div_factor, final_div_factor, pct_start):
+    """PyTorch's OneCycleLR, linear, two phases, written out: up from max_lr / div_factor to max_lr
+    at step pct_start * total - 1, then down to max_lr / div_factor / final_div_factor at the last step."""
+    initial, peak_step, last_step = max_lr / div_factor, pct_start * total_steps - 1, total_steps - 1
+    if step <= peak_step:
+        return initial + (max_lr - initial) * step / peak_step
+    return max_lr + (initial / final_div_factor - max_lr) * (step - peak_step) / (last_step - peak_step)
+
+
+def test_every_step_uses_the_one_cycle_lr(tiny_config, monkeypatch):
+    used, real_step = [], Adam.step
+
+    def recording_step(self):
+        used.append(self.param_groups[0]["lr"])
+        real_step(self)
+
+    monkeypatch.setattr(Adam, "step", recording_step)
+    config = tiny_config()
+    history = train(config)["history"]
+    total = config.epochs * 5  # 40 training images in batches of 8
+    expected = [one_cycle_lr(step, total, config.max_lr, config.div_factor, config.final_div_factor, config.pct_start)
+                for step in range(total)]
+    assert used == pytest.approx(expected, rel=1e-12)
+    assert history["lr"] == pytest.approx(expected[::5], rel=1e-12)  # each epoch records its first step's lr
+
+
+def test_evaluation_changes_nothing_and_equals_an_explicit_eval_pass(tiny_config):
+    config = tiny_config()
+    data, mean, std = prepare_data(config)
+    model = UltimusNet(num_classes=10, dropout=0.3).train()
+    before = [tensor.data.copy() for tensor in (*model.parameters(), *model.buffers())]
+
+    loss, accuracy, predictions = run_epoch(model, make_test_loader(data, mean, std, config, "cpu"), progress=False)
+
+    for was, tensor in zip(before, (*model.parameters(), *model.buffers())):
+        numpy.testing.assert_array_equal(tensor.data, was)
+    assert all(module.training for module in model.modules())
+    images = ((data.test_images / 255 - mean) / std).transpose(0, 3, 1, 2).astype(numpy.float32)
+    model.eval()
+    with no_grad():
+        logits = model(Tensor(images))
+        expected_loss = float(F.cross_entropy(logits, data.test_labels).data)
+    numpy.testing.assert_array_equal(predictions, logits.data.argmax(axis=1))
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert accuracy == (predictions == data.test_labels).mean()
+
+
+def test_a_non_finite_loss_stops_the_run_at_its_first_step_and_keeps_the_last_epoch(tiny_config, monkeypatch):
+    calls, real_cross_entropy = [], F.cross_entropy
+
+    def poisoned_from_epoch_2_step_3(logits, labels):
+        calls.append(1)
+        loss = real_cross_entropy(logits, labels)
+        return loss * float("nan") if len(calls) == 6 + 3 else loss  # an epoch: 5 training + 1 test batch
+
+    monkeypatch.setattr(F, "cross_entropy", poisoned_from_epoch_2_step_3)
+    config = tiny_config()
+    with pytest.raises(RuntimeError) as stopped:
+        train(config)
+    lr = one_cycle_lr(5 + 2, 15, config.max_lr, config.div_factor, config.final_div_factor, config.pct_start)
+    assert str(stopped.value) == (f"training diverged at epoch 2, step 3 of 5: the training loss is nan (lr {lr:.4g}); "
+                                  f"the checkpoint, history and figures of epoch 1 are kept in {config.out}")
+    monkeypatch.undo()
+    assert ultimus.train.load_checkpoint(f"{config.out}/checkpoint.npz")["epoch"] == 1
+    assert json.loads(open(f"{config.out}/history.json").read())["epoch"] == [1]
+    for figure in ("augmented_samples.png", "curves.png", "misclassified.png", "confusion_matrix.png"):
+        assert open(f"{config.out}/{figure}", "rb").read(4) == b"\x89PNG", figure
+    assert not any(name.endswith((".lock", ".tmp")) for name in os.listdir(config.out))
