@@ -291,7 +291,9 @@ def train(config):
     backend.manual_seed(config.seed)
     data, mean, std = prepare_data(config)
     check_data_fits(config, len(data.train_labels))
-    with RunDirectory(config.out, overwrite=config.overwrite and checkpoint is None):
+    # A diverging loss is reported by the loop itself; NumPy's overflow warnings would only repeat it.
+    with RunDirectory(config.out, overwrite=config.overwrite and checkpoint is None), \
+            numpy.errstate(over="ignore", invalid="ignore"):
         history, predictions = fit(data, mean, std, config, device, checkpoint)
         save_figures(data, mean, std, predictions, config, history)
     split = evaluation_split(config)

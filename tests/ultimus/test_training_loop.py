@@ -130,3 +130,20 @@ def test_a_non_finite_loss_stops_the_run_at_its_first_step_and_keeps_the_last_ep
     for figure in ("augmented_samples.png", "curves.png", "misclassified.png", "confusion_matrix.png"):
         assert open(f"{config.out}/{figure}", "rb").read(4) == b"\x89PNG", figure
     assert not any(name.endswith((".lock", ".tmp")) for name in os.listdir(config.out))
+
+
+def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch):
+    shown = []
+
+    class RecordingBar(ultimus.train.tqdm):
+        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+            if "lr" in ordered_dict:
+                shown.append(ordered_dict["lr"])
+            super().set_postfix(ordered_dict, refresh, **kwargs)
+
+    monkeypatch.setattr(ultimus.train, "tqdm", RecordingBar)
+    config = tiny_config(progress=True)
+    train(config)
+    updated_steps = [epoch * 5 + step for epoch in range(3) for step in (0, 4)]  # every 10th step and the last
+    assert shown == [f"{one_cycle_lr(step, 15, config.max_lr, config.div_factor, config.final_div_factor, config.pct_start):.5f}"
+                     for step in updated_steps]

@@ -1,0 +1,240 @@
+"""examples/train_cifar.py as a user meets it: checks before any work, one-line errors with exit
+codes, run directories that are never overwritten, the lock, what is printed."""
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ultimus.train
+from minigrad import backend
+from ultimus.run_directory import fresh_run_directory
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples"))
+from train_cifar import main  # noqa: E402
+
+
+@pytest.fixture
+def cli(tiny_cifar_folder, tiny_cache, capsys):
+    """cli(*arguments) runs the command line on the tiny data set -> (exit code, stdout, stderr)."""
+    def run(*arguments):
+        try:
+            main(["--data", str(tiny_cifar_folder), "--cache-dir", str(tiny_cache), "--batch-size", "8",
+                  "--epochs", "1", "--device", "cpu", "--no-progress", *arguments])
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def no_data_loading(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data was loaded before the settings were checked")
+
+    monkeypatch.setattr(ultimus.train, "load_cifar10", refuse)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--limit", "7"], "--limit must be an integer >= 10, got 7"),
+    (["--limit", "0"], "--limit must be an integer >= 10, got 0"),
+    (["--seed", "-5"], "--seed must be an integer >= 0, got -5"),
+    (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["--eval-batch-size", "-1"], "--eval-batch-size must be a positive integer, got -1"),
+    (["--max-lr", "nan"], "--max-lr must be finite and > 0, got nan"),
+    (["--max-lr", "inf"], "--max-lr must be finite and > 0, got inf"),
+    (["--max-lr", "0"], "--max-lr must be finite and > 0, got 0.0"),
+    (["--pct-start", "1"], "--pct-start must be in (0, 1), got 1.0"),
+    (["--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+    (["--coarse-dropout-p", "1.5"], "--coarse-dropout-p must be in [0, 1], got 1.5"),
+])
+def test_a_bad_setting_is_one_line_and_exit_2_before_any_work(cli, no_data_loading, tmp_path, arguments, message):
+    code, out, err = cli("--out", str(tmp_path / "run"), *arguments)
+    assert (code, err) == (2, f"error: {message}\n")
+    assert not (tmp_path / "run").exists() and "run directory" not in out
+
+
+def test_gpu_without_a_gpu_is_refused_before_any_work(cli, no_data_loading, monkeypatch, tmp_path):
+    monkeypatch.setattr(backend, "gpu_available", lambda: False)
+    code, _, err = cli("--out", str(tmp_path / "run"), "--device", "gpu")
+    assert (code, err) == (2, "error: --device gpu: no GPU found (CuPy is not installed or sees no CUDA device); "
+                              "use --device cpu\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_larger_than_the_data_is_refused_before_the_run_directory(cli, tmp_path):
+    code, _, err = cli("--out", str(tmp_path / "run"), "--batch-size", "41")
+    assert (code, err) == (2, "error: --batch-size 41 is larger than the training data (40 images); "
+                              "use --batch-size 40 or less\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_is_exit_1_and_points_at_the_official_archive(cli, tmp_path):
+    code, _, err = cli("--out", str(tmp_path / "run"), "--data", str(tmp_path / "nowhere"))
+    assert code == 1 and err.startswith(f"error: CIFAR-10 source {tmp_path / 'nowhere'} does not exist; ")
+    assert "cifar-10-python.tar.gz" in err and "shared" not in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_without_all_ten_classes_is_refused_before_the_run_directory(cli, tiny_cifar_folder, tmp_path):
+    nine = tmp_path / "nine"
+    subprocess.run(["cp", "-r", str(tiny_cifar_folder), str(nine)], check=True)
+    for split in ("train", "test"):
+        subprocess.run(["rm", "-r", str(nine / split / "truck")], check=True)
+    code, _, err = cli("--out", str(tmp_path / "run"), "--data", str(nine))
+    assert (code, err) == (1, f"error: the data of {nine} has 9 classes (airplane, automobile, bird, cat, deer, dog, "
+                              "frog, horse, ship); CIFAR-10 has 10\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_debug_shows_the_traceback(cli, no_data_loading):
+    code, _, err = cli("--limit", "7", "--debug")
+    assert code == 2 and err.startswith("Traceback") and err.endswith("error: --limit must be an integer >= 10, got 7\n")
+
+
+def test_a_finished_run_is_never_overwritten_unless_asked(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("--out", str(out))[0] == 0
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    code, _, err = cli("--out", str(out), "--seed", "2")
+    assert (code, err) == (2, f"error: {out} already holds a run (its checkpoint.npz); continue it with --resume {out}, "
+                              "or replace it with --overwrite\n")
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint
+    (out / "notes.txt").write_text("mine")
+    code, _, _ = cli("--out", str(out), "--seed", "2", "--overwrite")
+    assert code == 0 and (out / "checkpoint.npz").read_bytes() != checkpoint
+    assert (out / "notes.txt").read_text() == "mine" and not (out / "run.lock").exists()
+
+
+def test_each_run_gets_a_fresh_directory_printed_first(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first, second = cli(), cli()
+    assert first[0] == second[0] == 0
+    directories = sorted(os.listdir(tmp_path / "runs"))
+    assert len(directories) == 2 and all(name.startswith("ultimus-") for name in directories)
+    assert first[1].splitlines()[0] == f"run directory: {os.path.join('runs', directories[0])}"
+
+
+def test_a_taken_directory_name_gets_a_number(tmp_path):
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    (tmp_path / "ultimus-20260102-030405").mkdir()
+    (tmp_path / "ultimus-20260102-030405-2").mkdir()
+    assert fresh_run_directory(str(tmp_path), now) == str(tmp_path / "ultimus-20260102-030405-3")
+
+
+def test_a_live_lock_refuses(cli, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.lock").write_text(f"{os.getpid()}\n")
+    code, _, err = cli("--out", str(out))
+    assert (code, err) == (2, f"error: {out} is in use by the run with pid {os.getpid()} (lock {out / 'run.lock'})\n")
+    assert sorted(os.listdir(out)) == ["run.lock"]
+
+
+def test_a_stale_lock_is_reported_not_stolen(cli, tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.lock").write_text(f"{dead.pid}\n")
+    code, _, err = cli("--out", str(out))
+    lock = out / "run.lock"
+    assert (code, err) == (2, f"error: stale lock {lock}: its process {dead.pid} is not running; "
+                              f"if no run uses {out}, remove it (rm {lock}) and start again\n")
+    assert lock.read_text() == f"{dead.pid}\n" and sorted(os.listdir(out)) == ["run.lock"]
+
+
+def test_out_naming_a_file_is_refused(cli, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, _, err = cli("--out", str(tmp_path / "file"))
+    assert (code, err) == (2, f"error: --out {tmp_path / 'file'} is a file, not a directory\n")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any directory")
+def test_out_in_a_read_only_directory_is_refused(cli, tmp_path):
+    (tmp_path / "locked").mkdir(mode=0o500)
+    code, _, err = cli("--out", str(tmp_path / "locked" / "run"))
+    assert (code, err) == (2, f"error: --out {tmp_path / 'locked' / 'run'}: permission denied to write in "
+                              f"{tmp_path / 'locked'}\n")
+
+
+def test_divergence_is_exit_1_and_a_failed_first_epoch_leaves_nothing(cli, tmp_path):
+    out = tmp_path / "new" / "run"
+    code, _, err = cli("--out", str(out), "--max-lr", "1e6", "--epochs", "2")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: training diverged at epoch 1, step ") and err.endswith(
+        "; no epoch finished, so there is nothing to keep\n")
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_failed_start_keeps_the_users_own_files(cli, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert cli("--out", str(out), "--max-lr", "1e6")[0] == 1
+    assert os.listdir(out) == ["notes.txt"]
+
+
+def test_an_interrupted_run_resumes_and_names_the_ignored_options(cli, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    passes, real_run_epoch = [], ultimus.train.run_epoch
+
+    def interrupted_in_the_second_epoch(*args, **kwargs):
+        if len(passes) == 2:
+            raise KeyboardInterrupt
+        passes.append(1)
+        return real_run_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(ultimus.train, "run_epoch", interrupted_in_the_second_epoch)
+    code, _, err = cli("--out", str(out), "--epochs", "2")
+    assert (code, err) == (130, "interrupted; a run that saved a checkpoint continues with --resume RUN\n")
+    assert not (out / "run.lock").exists()
+    monkeypatch.undo()
+    code, out_text, _ = cli("--resume", str(out), "--epochs", "5", "--max-lr", "0.1", "--seed", "1")
+    assert code == 0
+    assert "--resume keeps the run's own settings; ignored: --batch-size --epochs --max-lr --seed\n" in out_text
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "bit flipped"])
+def test_a_damaged_checkpoint_is_one_line_naming_it(cli, tmp_path, damage):
+    out = tmp_path / "run"
+    assert cli("--out", str(out), "--epochs", "1")[0] == 0
+    path = out / "checkpoint.npz"
+    content = bytearray(path.read_bytes())
+    if damage == "empty":
+        content = b""
+    elif damage == "truncated":
+        content = content[:len(content) // 2]
+    else:
+        content[len(content) // 2] ^= 0x10
+    path.write_bytes(bytes(content))
+    code, _, err = cli("--resume", str(out))
+    assert code == 1 and err.startswith(f"error: cannot read the checkpoint {path}: it is damaged or not a checkpoint (")
+    assert err.count("\n") == 1
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("training images per step (default: 512)", "(default: 24)", "(default: 0.01)", "--debug", "--overwrite"):
+        assert shown in text, shown
+
+
+def test_prints_the_automatic_device_and_the_cache(cli, monkeypatch, tmp_path):
+    monkeypatch.setattr(backend, "gpu_available", lambda: False)
+    code, out, _ = cli("--out", str(tmp_path / "run"), "--device", "auto", "--cache-dir", str(tmp_path / "cache"))
+    lines = out.splitlines()
+    assert code == 0 and lines[:2] == [f"run directory: {tmp_path / 'run'}", "device: cpu (chosen by --device auto)"]
+    assert lines[2].startswith("CIFAR-10 decoded from ") and lines[2].endswith(".npz")
+    assert lines[2].split(" into the cache ")[1].startswith(str(tmp_path / "cache" / "cifar10-v1-"))
+    cache_entry = lines[2].split(" into the cache ")[1]
+    again = cli("--out", str(tmp_path / "again"), "--cache-dir", str(tmp_path / "cache"))[1]
+    assert f"CIFAR-10 from the cache {cache_entry}\n" in again
