@@ -34,6 +34,18 @@ class SignFlippedProduct(Function):
         return grad * b, -grad * a
 
 
+class SlightlyOffSquare(Function):
+    """a^2 whose backward is 0.1% too large: a bug float64 differences must see."""
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return a * a
+
+    def backward(self, grad):
+        (a,) = self.saved
+        return (1.001 * 2 * a * grad,)
+
+
 class FrozenSoftmax(Function):
     """softmax along the last axis whose backward claims a zero gradient.
 
@@ -68,6 +80,12 @@ def test_correct_gradients_pass():
 def test_wrong_factor_is_caught_and_reported():
     with pytest.raises(GradcheckError, match=r"gradcheck of DoubledSquare failed for input 0 \(shape \(2, 3\)\): at index \(\d, \d\) analytic .* vs numeric .*relative error 0.5 "):
         gradcheck(DoubledSquare(), [leaf(RNG.uniform(0.5, 1.0, (2, 3)))])
+
+
+def test_float64_tolerances_catch_a_backward_off_by_a_tenth_of_a_percent():
+    """Pins the float64 tolerances (rtol 1e-5): loosened a hundredfold they would let this pass."""
+    with pytest.raises(GradcheckError, match=r"SlightlyOffSquare failed .*relative error 0.000999 "):
+        gradcheck(SlightlyOffSquare(), [leaf(RNG.uniform(0.5, 1.0, (2, 3)))])
 
 
 def test_wrong_sign_is_caught_in_the_right_input():

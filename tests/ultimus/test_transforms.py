@@ -3,6 +3,8 @@ import numpy
 import pytest
 
 from minigrad import backend
+from ultimus.config import TrainConfig
+from ultimus.train import make_train_transform
 from ultimus.transforms import (
     CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, crop, cut_holes, to_float_nchw,
 )
@@ -112,12 +114,16 @@ def test_crop_rejects_offsets_outside_the_padded_image():
         crop(images, [0, 0], [0, 0], 48, 4)
 
 
-def test_random_crop_reaches_all_81_offsets_and_only_those():
+@pytest.mark.parametrize("make_crop", [
+    lambda generator: RandomCrop(32, 4, fill=-1.0, generator=generator),
+    lambda generator: RandomCrop(fill=-1.0, generator=generator),  # the defaults are the assignment's 32 and 4
+], ids=["explicit", "defaults"])
+def test_random_crop_reaches_all_81_offsets_and_only_those(make_crop):
     count, size, padding = 3000, 32, 4
     # Each pixel holds its own position, so the window's centre pixel reveals the offset.
     positions = numpy.arange(size * size, dtype=numpy.float32).reshape(size, size)
     images = numpy.broadcast_to(positions, (count, 1, size, size)).copy()
-    result = RandomCrop(size, padding, fill=-1.0, generator=numpy.random.default_rng(4))(images)
+    result = make_crop(numpy.random.default_rng(4))(images)
     centre = result[:, 0, size // 2, size // 2].astype(int)
     tops = centre // size - size // 2 + padding
     lefts = centre % size - size // 2 + padding
@@ -217,19 +223,17 @@ def test_horizontal_flip_against_numpy_flip():
     assert 60 < is_flipped.sum() < 140
 
 
-def train_pipeline(seed):
-    generator = numpy.random.default_rng(seed)
-    return Compose([
-        Normalize([0.49, 0.48, 0.45], [0.25, 0.24, 0.26]),
-        RandomCrop(32, padding=4, generator=generator),
-        CoarseDropout(fill=0.0, p=0.5, generator=generator),
-        HorizontalFlip(generator=generator),
-    ])
+def train_pipeline(seed, horizontal_flip=True, coarse_dropout_p=0.5, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26)):
+    """The training run's own augmentation (ultimus.train.make_train_transform) on uint8 (N, 32, 32, 3)."""
+    config = TrainConfig(horizontal_flip=horizontal_flip, coarse_dropout_p=coarse_dropout_p)
+    augment = make_train_transform(numpy.array(mean), numpy.array(std), config, numpy.random.default_rng(seed))
+    return lambda images: augment((images, None))[0]
 
 
 def test_compose_applies_in_order_and_same_seed_gives_same_output():
-    images = to_float_nchw(numpy.random.default_rng(10).integers(0, 256, size=(64, 32, 32, 3), dtype=numpy.uint8))
-    first, second, other = train_pipeline(1)(images), train_pipeline(1)(images), train_pipeline(2)(images)
+    pixels = numpy.random.default_rng(10).integers(0, 256, size=(64, 32, 32, 3), dtype=numpy.uint8)
+    first, second, other = train_pipeline(1)(pixels), train_pipeline(1)(pixels), train_pipeline(2)(pixels)
+    images = to_float_nchw(pixels)
     assert first.dtype == numpy.float32 and first.shape == images.shape
     numpy.testing.assert_array_equal(first, second)
     assert not numpy.array_equal(first, other)
@@ -243,6 +247,34 @@ def test_without_a_generator_the_shared_seeded_one_is_used():
     first = RandomCrop()(images)
     backend.manual_seed(11)
     numpy.testing.assert_array_equal(RandomCrop()(images), first)
+
+
+def test_the_training_augmentation_crops_at_offsets_0_to_8_and_cuts_one_8x8_hole():
+    """Position-encoded images: channel 0 holds row + 1, channel 1 column + 1, channel 2 is 1 on every
+    image pixel; with mean 0 and std 1/255 normalizing gives back these values, and 0 is the fill."""
+    count = 2000
+    rows, columns = numpy.mgrid[1:33, 1:33]
+    pixels = numpy.broadcast_to(numpy.stack([rows, columns, numpy.ones_like(rows)], axis=-1), (count, 32, 32, 3))
+    augment = train_pipeline(3, horizontal_flip=False, coarse_dropout_p=1.0, mean=[0.0] * 3, std=[1 / 255] * 3)
+    result = augment(pixels.astype(numpy.uint8))
+    offsets, hole_sizes = set(), set()
+    for image in result.round().astype(int):
+        inside = image[2] == 1
+        top = image[0][inside][0] - 1 - numpy.argwhere(inside)[0][0] + 4  # padded row of the window's first row
+        left = image[1][inside][0] - 1 - numpy.argwhere(inside)[0][1] + 4
+        offsets.add((top, left))
+        expected_inside = numpy.zeros((40, 40), dtype=bool)
+        expected_inside[4:36, 4:36] = True
+        expected_inside = expected_inside[top:top + 32, left:left + 32]
+        hole_rows, hole_columns = numpy.nonzero(expected_inside & ~inside)
+        height, width = numpy.ptp(hole_rows) + 1, numpy.ptp(hole_columns) + 1
+        assert len(hole_rows) == height * width and height <= 8 and width <= 8  # one rectangle, clipped by the padding
+        touches_padding = not expected_inside[max(hole_rows.min() - 1, 0):hole_rows.max() + 2,
+                                              max(hole_columns.min() - 1, 0):hole_columns.max() + 2].all()
+        if not touches_padding:
+            hole_sizes.add((height, width))
+    assert offsets == {(top, left) for top in range(9) for left in range(9)}
+    assert hole_sizes == {(8, 8)}
 
 
 @pytest.mark.parametrize("transform", [RandomCrop(), CoarseDropout(), HorizontalFlip(), Normalize([0.5] * 3, [0.2] * 3)])
