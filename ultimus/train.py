@@ -139,8 +139,9 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
     model's mode is restored afterwards. Returns (loss, accuracy, predictions), predictions (on the
     CPU) only when evaluating, None when training.
 
-    Sums stay on the device and are read back every 10 steps and at the end, not once per batch;
-    that is when training checks its losses and raises :class:`Diverged` at the first non-finite one.
+    Sums stay on the device and are read back at the end (and every 10 steps for the progress bar),
+    not once per batch; that is when training checks its losses and raises :class:`Diverged` at the
+    first non-finite one.
     """
     training = optimizer is not None
     was_training = model.training
@@ -165,7 +166,7 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
         total_loss = total_loss + loss.data * len(labels)
         correct = correct + (predicted == labels).sum()
         seen += len(labels)
-        if step % 10 == 0 or step == len(loader) - 1:
+        if step == len(loader) - 1 or (progress and step % 10 == 0):  # the only read-backs from the device
             loss_sum = float(total_loss)
             if training:
                 _stop_if_diverged(loss_sum, recent, len(loader))

@@ -34,16 +34,12 @@ class SignFlippedProduct(Function):
         return grad * b, -grad * a
 
 
-class SlightlyOffSquare(Function):
+class SlightlyOffSquare(DoubledSquare):
     """a^2 whose backward is 0.1% too large: a bug float64 differences must see."""
-
-    def forward(self, a):
-        self.save_for_backward(a)
-        return a * a
 
     def backward(self, grad):
         (a,) = self.saved
-        return (1.001 * 2 * a * grad,)
+        return (2.002 * a * grad,)
 
 
 class FrozenSoftmax(Function):

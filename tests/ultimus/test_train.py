@@ -117,32 +117,6 @@ def test_a_validation_run_names_its_curves_after_the_validation_split(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
-@needs_real_data
-def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tmp_path, monkeypatch):
-    def config(folder, **changes):
-        return TrainConfig(device="cpu", data=SHARED_DATA, limit=300, epochs=3, batch_size=64, seed=5,
-                           out=str(tmp_path / folder), progress=False, **changes)
-
-    uninterrupted = train(config("whole"))["history"]
-    finished_epochs, real_run_epoch = [], ultimus.train.run_epoch
-
-    def interrupted_after_two_epochs(*args, **kwargs):
-        if len(finished_epochs) == 4:  # two epochs of training and testing done: a Ctrl-C lands in the third
-            raise KeyboardInterrupt
-        finished_epochs.append(1)
-        return real_run_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(ultimus.train, "run_epoch", interrupted_after_two_epochs)
-    with pytest.raises(KeyboardInterrupt):
-        train(config("stopped"))
-    monkeypatch.undo()
-    assert json.loads((tmp_path / "stopped" / "history.json").read_text())["epoch"] == [1, 2]
-    resumed = train(TrainConfig(resume=str(tmp_path / "stopped"), progress=False))["history"]
-    for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr"):
-        assert resumed[key] == uninterrupted[key], key
-    assert json.loads((tmp_path / "stopped" / "history.json").read_text())["test_loss"] == uninterrupted["test_loss"]
-
-
 def test_resume_needs_a_checkpoint(tmp_path):
     with pytest.raises(UsageError, match=f"cannot resume: no checkpoint at {tmp_path}"):
         train(TrainConfig(resume=str(tmp_path)))
