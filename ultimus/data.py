@@ -308,12 +308,19 @@ class RefusedGlobal(pickle.UnpicklingError):
     """A pickle asked for a global that CIFAR-10 batches never hold."""
 
 
+def _latin1_bytes(text, encoding):
+    """``_codecs.encode(text, "latin1")``, the one call with which Python 3 writes bytes into a protocol-2 pickle."""
+    if encoding != "latin1":
+        raise RefusedGlobal(f"_codecs.encode with encoding {encoding!r}")
+    return codecs.encode(text, "latin1")
+
+
 class BatchUnpickler(pickle.Unpickler):
     """Unpickles what the official batches hold and nothing else.
 
     dicts, lists, bytes, str and numbers are pickle opcodes and need no global; the only globals
-    admitted are NumPy's array reconstruction and ``_codecs.encode``, with which Python 3 writes
-    bytes into protocol-2 pickles. Any other global (``os.system``, ``builtins.eval``...) is
+    admitted are NumPy's array reconstruction and ``_codecs.encode`` to latin1, with which Python 3
+    writes bytes into protocol-2 pickles (the official files, written by Python 2, do without it). Any other global (``os.system``, ``builtins.eval``...) is
     refused before it is looked up, so a crafted pickle cannot call it.
     """
 
@@ -322,7 +329,7 @@ class BatchUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): numpy.empty(0).__reduce__()[0],
         ("numpy", "ndarray"): numpy.ndarray,
         ("numpy", "dtype"): numpy.dtype,
-        ("_codecs", "encode"): codecs.encode,
+        ("_codecs", "encode"): _latin1_bytes,
     }
 
     def find_class(self, module, name):

@@ -238,3 +238,11 @@ def test_prints_the_automatic_device_and_the_cache(cli, monkeypatch, tmp_path):
     cache_entry = lines[2].split(" into the cache ")[1]
     again = cli("--out", str(tmp_path / "again"), "--cache-dir", str(tmp_path / "cache"))[1]
     assert f"CIFAR-10 from the cache {cache_entry}\n" in again
+
+
+def test_the_smallest_limit_trains_and_draws_every_figure(cli, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = cli("--out", str(out), "--limit", "10", "--batch-size", "5")
+    assert (code, err) == (0, "")
+    for figure in ("augmented_samples.png", "curves.png", "misclassified.png", "confusion_matrix.png"):
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG", figure
