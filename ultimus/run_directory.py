@@ -34,6 +34,7 @@ def fresh_run_directory(root="runs", now=None):
 
 
 def _pid_is_running(pid):
+    """Signal 0 delivers nothing: it only asks whether the process ``pid`` exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -59,6 +60,7 @@ def _refuse_locked(directory):
 
 
 def _nearest_existing(path):
+    """``path`` or its closest ancestor that exists."""
     path = os.path.abspath(path)
     while not os.path.lexists(path):
         path = os.path.dirname(path)
@@ -99,8 +101,7 @@ class RunDirectory:
         self.existing = set(os.listdir(self.path))
         try:
             descriptor = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            self._remove_created(self.existing)
+        except FileExistsError:  # another run locked it since check_run_directory looked
             _refuse_locked(self.path)
             raise UsageError(f"{self.path} is in use (lock {self.lock})") from None
         with os.fdopen(descriptor, "w") as handle:
@@ -112,7 +113,8 @@ class RunDirectory:
         return self
 
     def __exit__(self, kind, error, traceback):
-        os.unlink(self.lock)
+        with contextlib.suppress(FileNotFoundError):  # a user who removed it must not hide the run's own error
+            os.unlink(self.lock)
         if kind is not None and not os.path.exists(os.path.join(self.path, CHECKPOINT)):
             self._remove_created(self.existing)
         return False
@@ -130,6 +132,7 @@ class RunDirectory:
         return created
 
     def _remove_created(self, existing):
+        """Remove the entries not in ``existing`` and the folders this run created."""
         for name in set(os.listdir(self.path)) - existing:  # a run writes files only, never folders
             os.unlink(os.path.join(self.path, name))
         for folder in self.created_folders:
