@@ -6,7 +6,8 @@
 
 Each run writes into a fresh runs/ultimus-YYYYMMDD-HHMMSS unless --out names a directory.
 Errors are one line on stderr: exit code 2 for bad usage (a bad option, a refused run
-directory), 1 for any other failure (bad data, a damaged checkpoint, a diverged run).
+directory), 1 for any other failure (bad data, a damaged checkpoint, a diverged run);
+--debug adds the traceback.
 """
 import argparse
 import sys
