@@ -24,7 +24,8 @@ import sys
 Run = collections.namedtuple("Run", "run seed split accuracy epochs epoch_seconds wall_seconds peak_mib")
 
 # One epoch line of train_cifar.py's output and of reference_torch.py's log.
-CLI_EPOCH = re.compile(r"^epoch +\d+ .* (?P<split>test|validation) loss \S+ acc (?P<accuracy>\S+) .* (?P<seconds>[\d.]+)s$")
+CLI_EPOCH = re.compile(r"^epoch +\d+ .* (?P<split>test|validation) loss \S+ acc (?P<accuracy>\S+) "
+                       r".* (?P<seconds>[\d.]+)s$")
 TORCH_EPOCH = re.compile(r"^seed (?P<seed>\d+) epoch +\d+ (?P<split>test|validation) accuracy (?P<accuracy>\S+) "
                          r"\((?P<seconds>[\d.]+)s\)$")
 
