@@ -11,6 +11,7 @@ Its state_dict keys follow these stages: features.stages.0.conv.weight,
 features.stages.0.norm.running_mean, blocks.0.key.weight, classifier.weight, ...
 """
 import math
+import re
 
 from minigrad import functional as F
 from minigrad import nn
@@ -18,8 +19,8 @@ from minigrad import nn
 SCALINGS = ("inside", "after")
 DROPOUT = 0.025  # the assignment gives no rate: chosen on a validation split (README, Results)
 
-# The parallel-lists layout of checkpoints keeps the trunk's layers in two lists: features.convs.0.weight, ...
-_PARALLEL_LISTS = {"features.convs.": "conv", "features.norms.": "norm"}
+# Checkpoints of the parallel-lists layout keep the trunk's layers in two lists: features.convs.0.weight, ...
+_PARALLEL_LISTS_KEY = re.compile(r"^features\.(conv|norm)s\.(\d+)\.")
 
 
 class ConvStage(nn.Module):
@@ -92,15 +93,6 @@ class Ultimus(nn.Module):
         return self.out(mixed)
 
 
-def rename_parallel_lists(key):
-    """A state_dict key in the stages layout: features.convs.1.weight -> features.stages.1.conv.weight."""
-    for prefix, layer in _PARALLEL_LISTS.items():
-        if key.startswith(prefix):
-            index, rest = key[len(prefix):].split(".", 1)
-            return f"features.stages.{index}.{layer}.{rest}"
-    return key
-
-
 class UltimusNet(nn.Module):
     """C > C > C > GAP > U > U > U > U > FC: images (N, 3, image_size, image_size) -> logits (N, num_classes)."""
 
@@ -116,5 +108,7 @@ class UltimusNet(nn.Module):
         return self.classifier(self.blocks(self.features(x)))
 
     def load_state_dict(self, state, strict=True):
-        """Module.load_state_dict, also accepting checkpoints of the parallel-lists layout (features.convs.0.weight)."""
-        return super().load_state_dict({rename_parallel_lists(key): value for key, value in state.items()}, strict)
+        """Module.load_state_dict, also accepting the parallel-lists layout: features.convs.1.weight is read
+        as features.stages.1.conv.weight, features.norms.1.bias as features.stages.1.norm.bias."""
+        return super().load_state_dict({_PARALLEL_LISTS_KEY.sub(r"features.stages.\2.\1.", key): value
+                                        for key, value in state.items()}, strict)
