@@ -23,9 +23,9 @@ class Softmax(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (output * (grad - (grad * output).sum(axis=self.axis, keepdims=True)),)
+        return (output * (grad_output - (grad_output * output).sum(axis=self.axis, keepdims=True)),)
 
 
 class LogSoftmax(Function):
@@ -39,10 +39,10 @@ class LogSoftmax(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
         softmax = get_array_module(output).exp(output)
-        return (grad - softmax * grad.sum(axis=self.axis, keepdims=True),)
+        return (grad_output - softmax * grad_output.sum(axis=self.axis, keepdims=True),)
 
 
 def softmax(a, axis=-1):

@@ -12,9 +12,9 @@ class Exp(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (grad * output,)
+        return (grad_output * output,)
 
 
 class Log(Function):
@@ -22,9 +22,9 @@ class Log(Function):
         self.save_for_backward(a)
         return get_array_module(a).log(a)
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (a,) = self.saved
-        return (grad / a,)
+        return (grad_output / a,)
 
 
 class Sqrt(Function):
@@ -35,9 +35,9 @@ class Sqrt(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (grad / (2 * output),)
+        return (grad_output / (2 * output),)
 
 
 class ReLU(Function):
@@ -47,9 +47,9 @@ class ReLU(Function):
         self.save_for_backward(a > 0)
         return get_array_module(a).maximum(a, 0)  # not a * (a > 0), which makes relu(-inf) = nan
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (positive,) = self.saved
-        return (grad * positive,)
+        return (grad_output * positive,)
 
 
 class Sigmoid(Function):
@@ -66,9 +66,9 @@ class Sigmoid(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (grad * output * (1 - output),)
+        return (grad_output * output * (1 - output),)
 
 
 class Tanh(Function):
@@ -79,9 +79,9 @@ class Tanh(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (grad * (1 - output * output),)
+        return (grad_output * (1 - output * output),)
 
 
 class Clip(Function):
@@ -95,28 +95,25 @@ class Clip(Function):
         self.save_for_backward(output == a)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (inside,) = self.saved
-        return (grad * inside,)
+        return (grad_output * inside,)
 
 
 class Where(Function):
-    """condition ? a : b, elementwise with broadcasting; the condition is a constant boolean array."""
+    """condition ? a : b, elementwise with broadcasting; the condition is a constant boolean input."""
 
-    def __init__(self, condition):
-        self.condition = condition
-
-    def forward(self, a, b):
+    def forward(self, condition, a, b):
         self.shapes = a.shape, b.shape
-        return get_array_module(a).where(self.condition, a, b)
+        self.save_for_backward(condition)
+        return get_array_module(a).where(condition, a, b)
 
-    def backward(self, grad):
-        zero = grad.dtype.type(0)
-        xp = get_array_module(grad)
-        return (
-            unbroadcast(xp.where(self.condition, grad, zero), self.shapes[0]),
-            unbroadcast(xp.where(self.condition, zero, grad), self.shapes[1]),
-        )
+    def backward(self, grad_output):
+        (condition,), zero = self.saved, grad_output.dtype.type(0)
+        xp = get_array_module(grad_output)
+        grad_a = unbroadcast(xp.where(condition, grad_output, zero), self.shapes[0]) if self.needs_input_grad[1] else None
+        grad_b = unbroadcast(xp.where(condition, zero, grad_output), self.shapes[1]) if self.needs_input_grad[2] else None
+        return None, grad_a, grad_b
 
 
 def exp(a):
@@ -151,7 +148,7 @@ def clip(a, low=None, high=None):
 
 def where(condition, a, b):
     """Elementwise ``a`` where ``condition`` holds, else ``b``; condition is a boolean array or Tensor."""
-    condition = as_tensor(condition, like=(a, b)).data
+    condition = as_tensor(condition, like=(a, b))
     if condition.dtype != bool:
         raise TypeError(f"where: the condition must be boolean, got {condition.dtype}")
-    return Where(condition)(a, b)
+    return Where()(condition, a, b)

@@ -15,32 +15,32 @@ class CrossEntropy(Function):
     respect to the logits is softmax(logits) - q (divided by N for the mean).
     """
 
-    def __init__(self, target, label_smoothing, reduction):
-        self.target, self.label_smoothing, self.reduction = target, label_smoothing, reduction
+    def __init__(self, label_smoothing, reduction):
+        self.label_smoothing, self.reduction = label_smoothing, reduction
 
-    def forward(self, logits):
+    def forward(self, logits, target):
         xp = get_array_module(logits)
         log_probabilities = log_softmax_array(logits, axis=1)
         rows = xp.arange(len(logits))
-        losses = -(1 - self.label_smoothing) * log_probabilities[rows, self.target]
+        losses = -(1 - self.label_smoothing) * log_probabilities[rows, target]
         if self.label_smoothing:
             losses -= self.label_smoothing * log_probabilities.mean(axis=1)
-        self.save_for_backward(log_probabilities)
+        self.save_for_backward(log_probabilities, target)
         if self.reduction == "none":
             return losses
         return losses.sum() / (len(logits) if self.reduction == "mean" else 1)
 
-    def backward(self, grad):
-        (log_probabilities,) = self.saved
+    def backward(self, grad_output):
+        log_probabilities, target = self.saved
         xp = get_array_module(log_probabilities)
         classes = log_probabilities.shape[1]
         grad_logits = xp.exp(log_probabilities)
         grad_logits -= self.label_smoothing / classes
-        grad_logits[xp.arange(len(grad_logits)), self.target] -= 1 - self.label_smoothing
+        grad_logits[xp.arange(len(grad_logits)), target] -= 1 - self.label_smoothing
         if self.reduction == "none":
-            return (grad_logits * grad[:, None],)
-        scale = grad / len(grad_logits) if self.reduction == "mean" else grad
-        return (grad_logits * scale,)
+            return grad_logits * grad_output[:, None], None
+        scale = grad_output / len(grad_logits) if self.reduction == "mean" else grad_output
+        return grad_logits * scale, None
 
 
 def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
@@ -65,4 +65,4 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return CrossEntropy(target, label_smoothing, reduction)(logits)
+    return CrossEntropy(label_smoothing, reduction)(logits, target)

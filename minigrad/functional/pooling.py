@@ -8,8 +8,6 @@ output is stored batch-last.
 """
 from minigrad.backend import get_array_module
 from minigrad.functional.conv import (
-    batch_first,
-    batch_last,
     check_kernel_fits,
     col2im,
     kernel_windows,
@@ -19,6 +17,7 @@ from minigrad.functional.conv import (
     unpad_spatial,
 )
 from minigrad.functional.reduction import mean
+from minigrad.layout import batch_first, batch_last
 from minigrad.tensor import Function
 
 
@@ -42,9 +41,9 @@ class AvgPool2d(Function):
         output /= self.kernel_size[0] * self.kernel_size[1]
         return batch_first(output)
 
-    def backward(self, grad):
-        xp = get_array_module(grad)
-        share = batch_last(grad) / (self.kernel_size[0] * self.kernel_size[1])
+    def backward(self, grad_output):
+        xp = get_array_module(grad_output)
+        share = batch_last(grad_output) / (self.kernel_size[0] * self.kernel_size[1])
         grad_columns = xp.broadcast_to(share, tuple(self.kernel_size) + share.shape)  # the same share for every offset
         return (batch_first(unpad_spatial(col2im(grad_columns, self.padded_shape, self.stride), self.padding)),)
 
