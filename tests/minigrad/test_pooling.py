@@ -4,7 +4,7 @@ import pytest
 
 from minigrad import Tensor, gradcheck
 from minigrad.functional import avg_pool2d, global_avg_pool2d
-from minigrad.functional.conv import batch_last
+from minigrad.layout import batch_last
 
 # (image (H, W), kernel_size, stride, padding)
 CASES = [((4, 6), 2, None, 0), ((5, 5), 3, 2, 1), ((5, 7), (2, 3), (1, 2), (1, 1)), ((3, 3), 3, None, 0)]
