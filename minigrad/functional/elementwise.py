@@ -1,4 +1,4 @@
-"""Elementwise functions: exp, log, sqrt, the activations relu/sigmoid/tanh, clip and where."""
+"""Elementwise math functions: exp, log, sqrt, clip and where (the activations live in activation.py)."""
 from minigrad.backend import get_array_module
 from minigrad.functional.arithmetic import unbroadcast
 from minigrad.tensor import Function, as_tensor
@@ -38,50 +38,6 @@ class Sqrt(Function):
     def backward(self, grad_output):
         (output,) = self.saved
         return (grad_output / (2 * output),)
-
-
-class ReLU(Function):
-    """max(a, 0); at the kink a = 0 the chosen subgradient is 0, as in PyTorch."""
-
-    def forward(self, a):
-        self.save_for_backward(a > 0)
-        return get_array_module(a).maximum(a, 0)  # not a * (a > 0), which makes relu(-inf) = nan
-
-    def backward(self, grad_output):
-        (positive,) = self.saved
-        return (grad_output * positive,)
-
-
-class Sigmoid(Function):
-    """s = 1 / (1 + exp(-a)); ds = s (1 - s) da.
-
-    Computed from e = exp(-|a|), which never overflows: s = 1 / (1 + e) for a >= 0
-    and e / (1 + e) for a < 0, so that tiny outputs keep their relative precision.
-    """
-
-    def forward(self, a):
-        xp = get_array_module(a)
-        e = xp.exp(-xp.abs(a))
-        output = xp.where(a >= 0, 1, e) / (1 + e)
-        self.save_for_backward(output)
-        return output
-
-    def backward(self, grad_output):
-        (output,) = self.saved
-        return (grad_output * output * (1 - output),)
-
-
-class Tanh(Function):
-    """d tanh(a) = (1 - tanh(a)^2) da."""
-
-    def forward(self, a):
-        output = get_array_module(a).tanh(a)
-        self.save_for_backward(output)
-        return output
-
-    def backward(self, grad_output):
-        (output,) = self.saved
-        return (grad_output * (1 - output * output),)
 
 
 class Clip(Function):
@@ -126,18 +82,6 @@ def log(a):
 
 def sqrt(a):
     return Sqrt()(a)
-
-
-def relu(a):
-    return ReLU()(a)
-
-
-def sigmoid(a):
-    return Sigmoid()(a)
-
-
-def tanh(a):
-    return Tanh()(a)
 
 
 def clip(a, low=None, high=None):

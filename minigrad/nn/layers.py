@@ -126,6 +126,20 @@ class ReLU(Module):
         return F.relu(x)
 
 
+class LeakyReLU(Module):
+    """x for x > 0, negative_slope * x otherwise, elementwise."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
 class Flatten(Module):
     """Merge the axes from ``start_axis`` on: (N, C, H, W) -> (N, C*H*W) by default."""
 
