@@ -23,9 +23,9 @@ from minigrad.functional.conv import conv2d, conv2d_simple
 from minigrad.functional.dropout import dropout, dropout_simple
 from minigrad.functional.elementwise import clip, exp, log, sqrt, where
 from minigrad.functional.linear import linear
-from minigrad.functional.loss import cross_entropy
+from minigrad.functional.loss import cross_entropy, cross_entropy_simple
 from minigrad.functional.normalization import batch_norm, batch_norm_simple
-from minigrad.functional.pooling import avg_pool2d, global_avg_pool2d
+from minigrad.functional.pooling import avg_pool2d, avg_pool2d_simple, global_avg_pool2d
 from minigrad.functional.reduction import max, mean, sum
 from minigrad.functional.shape import (
     broadcast_to,

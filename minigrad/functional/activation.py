@@ -61,7 +61,8 @@ class LeakyReLU(Function):
 
     def backward(self, grad_output):
         (positive,) = self.saved
-        return (get_array_module(grad_output).where(positive, grad_output, grad_output * grad_output.dtype.type(self.slope)),)
+        slope = grad_output.dtype.type(self.slope)
+        return (get_array_module(grad_output).where(positive, grad_output, grad_output * slope),)
 
 
 def log_softmax_array(a, axis):

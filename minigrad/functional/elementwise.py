@@ -67,8 +67,11 @@ class Where(Function):
     def backward(self, grad_output):
         (condition,), zero = self.saved, grad_output.dtype.type(0)
         xp = get_array_module(grad_output)
-        grad_a = unbroadcast(xp.where(condition, grad_output, zero), self.shapes[0]) if self.needs_input_grad[1] else None
-        grad_b = unbroadcast(xp.where(condition, zero, grad_output), self.shapes[1]) if self.needs_input_grad[2] else None
+        grad_a = grad_b = None
+        if self.needs_input_grad[1]:
+            grad_a = unbroadcast(xp.where(condition, grad_output, zero), self.shapes[0])
+        if self.needs_input_grad[2]:
+            grad_b = unbroadcast(xp.where(condition, zero, grad_output), self.shapes[1])
         return None, grad_a, grad_b
 
 
