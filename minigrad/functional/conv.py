@@ -81,10 +81,7 @@ def conv_arguments(x, weight, bias):
     return (x, weight) if bias is None else (x, weight, bias)
 
 
-# ---------------------------------------------------------------------------------------------------------------
 # The plain tier: im2col as a loop over the kernel offsets, col2im as its adjoint.
-# ---------------------------------------------------------------------------------------------------------------
-
 def im2col_simple(padded, kernel_size, stride, output_shape):
     """padded (N, C, Hp, Wp) -> columns (N, C, kh, kw, H_out, W_out), one slice copy per kernel offset.
 
@@ -149,20 +146,11 @@ def conv2d_simple(x, weight, bias=None, stride=1, padding=0):
     return Conv2dSimple(stride, padding)(*conv_arguments(x, weight, bias))
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The fast tier: the same im2col, stored batch-last (see minigrad/layout.py).
-#
-# The images are handled as (C, H, W, N) arrays while the tensors keep their
-# logical shape (N, C, H, W) as a transposed view. Every slice copy then moves
-# runs of N contiguous numbers (a whole batch of one pixel) instead of runs of
-# W_out, and the product's rows (C_out, H_out*W_out*N) are already the output
-# in this layout: no copy brings the batch axis back to the front. The column
-# rows are ordered (i, j, c), so the weight is permuted to that order. With
-# batch norm, relu and dropout keeping the layout, the CPU training step went
-# from about 88 to about 58 ms (`python benchmarks/step_time.py --steps 30`,
-# on the project's 2-core CPU machine; README, "How minigrad works").
-# ---------------------------------------------------------------------------------------------------------------
-
+# The fast tier: the same im2col on batch-last arrays (C, H, W, N) (see minigrad/layout.py), so that every slice
+# copy moves runs of a whole batch and the product's rows are already the output; the column rows are ordered
+# (i, j, c), and the weight is permuted to match. With batch norm, relu and dropout keeping the layout, the CPU
+# training step went from about 88 to about 58 ms (`python benchmarks/step_time.py --steps 30`, on the
+# project's 2-core CPU machine; README, "How minigrad works").
 def pad_spatial(images, padding):
     """images (C, H, W, N) with ``padding`` = (pad_h, pad_w) zeros around H and W: (C, Hp, Wp, N).
 

@@ -25,10 +25,7 @@ def skips_dropout(p, training, name):
     return not training or p == 0
 
 
-# ---------------------------------------------------------------------------------------------------------------
 # The plain tier: y = x keep / (1 - p), with keep = random(shape) >= p.
-# ---------------------------------------------------------------------------------------------------------------
-
 class DropoutSimple(Function):
     """y = x keep / (1 - p) for a constant boolean keep; backward: dx = dy keep / (1 - p) (0 where p = 1)."""
 
@@ -53,7 +50,6 @@ def dropout_simple(x, p=0.5, training=True, generator=None):
     return DropoutSimple(p)(x, generator.random(x.shape) >= p)
 
 
-# ---------------------------------------------------------------------------------------------------------------
 # The fast tier: the mask from 16-bit integers, in x's memory order.
 #
 # An element is kept when its uint16 draw is at least round(p * 65536): two to
@@ -62,8 +58,7 @@ def dropout_simple(x, p=0.5, training=True, generator=None):
 # mask is drawn in the memory order of x, so for a batch-last activation the
 # mask, the output and the gradient share x's layout and every product sweeps
 # contiguous memory. The mask arrives pre-scaled by 1/(1-p): one product per pass.
-# ---------------------------------------------------------------------------------------------------------------
-
+# `python benchmarks/layer_times.py` times it in the model's layout.
 class Dropout(Function):
     """y = x mask, with mask 0 where dropped and 1/(1-p) where kept; backward: dx = dy mask.
 

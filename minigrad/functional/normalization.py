@@ -63,10 +63,7 @@ class BatchNormFunction(Function):
             update_running_statistics(self.running_mean, self.running_var, batch_mean, batch_var, count, self.momentum)
 
 
-# ---------------------------------------------------------------------------------------------------------------
 # The plain tier: the module docstring's formulas, line by line, on x (N, C, ...) broadcast per channel.
-# ---------------------------------------------------------------------------------------------------------------
-
 class BatchNormSimple(BatchNormFunction):
     """y = weight xhat + bias, xhat = (x - mean) inv_std; backward: the three-term dx of the module docstring."""
 
@@ -106,13 +103,11 @@ def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, trai
     return BatchNormSimple(running_mean, running_var, training, momentum, eps)(x, *parameters)
 
 
-# ---------------------------------------------------------------------------------------------------------------
 # The fast tier: channel rows. x as rows (C, H*W*N) (see minigrad/layout.py), each per-channel vector a column
 # (C, 1): every pass sweeps long contiguous rows, and for batch-last input (a convolution's output) neither the
 # rows nor the output cost a copy. xhat is never stored: the backward keeps centered = x - mean and folds
 # xhat = centered inv_std into per-channel factors, which saves a pass over the data each way.
-# ---------------------------------------------------------------------------------------------------------------
-
+# `python benchmarks/layer_times.py` times it in the model's layout.
 def row_dots(a, b):
     """The dot product of each row of a with the same row of b: (C, M), (C, M) -> (C,).
 
