@@ -128,11 +128,12 @@ def _check_input_grads(function, input_grads):
             )
 
 
-def _run_backward(root, grad, retain_graph):
+def _run_backward(root, grad_output, retain_graph):
+    """Walk the graph from root back to its leaves, handing each Function the sum of its outputs' gradients."""
     if root.grad_fn is None:
-        _accumulate(root, grad)
+        _accumulate(root, grad_output)
         return
-    grads = {id(root.grad_fn): grad}
+    grads = {id(root.grad_fn): grad_output}
     for function in _topological_order(root):
         grad_output = grads.pop(id(function), None)
         if grad_output is None:  # no gradient reached this op (e.g. only through integer inputs)
@@ -184,28 +185,31 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, grad=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) * grad into ``leaf.grad`` for every leaf that requires grad.
+    def backward(self, grad_output=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * grad_output into ``leaf.grad`` for every leaf that requires grad.
 
-        grad: the upstream gradient, of this tensor's shape; may be omitted only
-        for a single-element tensor (then it is 1).
+        grad_output: the upstream gradient, of this tensor's shape; may be omitted
+        only for a single-element tensor (then it is 1).
         """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: no input of the ops that made it "
                 "has requires_grad=True (or it was computed under no_grad())"
             )
-        if grad is None:
+        if grad_output is None:
             if self.size != 1:
                 raise RuntimeError(
-                    f"backward() without a grad argument works only on a single-element tensor; this "
-                    f"one has shape {self.shape}: pass grad= of that shape, or reduce it (e.g. .sum())"
+                    f"backward() without a grad_output argument works only on a single-element tensor; this "
+                    f"one has shape {self.shape}: pass grad_output= of that shape, or reduce it (e.g. .sum())"
                 )
-            grad = self.xp.ones_like(self.data)
-        grad = grad.data if isinstance(grad, Tensor) else self.xp.asarray(grad, dtype=self.dtype)
-        if grad.shape != self.shape:
-            raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
-        _run_backward(self, grad, retain_graph)
+            grad_output = self.xp.ones_like(self.data)
+        if isinstance(grad_output, Tensor):
+            grad_output = grad_output.data
+        else:
+            grad_output = self.xp.asarray(grad_output, dtype=self.dtype)
+        if grad_output.shape != self.shape:
+            raise ValueError(f"backward(): grad_output has shape {grad_output.shape} but the tensor has shape {self.shape}")
+        _run_backward(self, grad_output, retain_graph)
 
 
     @property

@@ -62,7 +62,7 @@ def check_conv2d_arguments(name, x, weight, bias, stride, padding):
     """The one check of a convolution's arguments; returns (stride, padding) as pairs."""
     stride, padding = pair(stride, f"{name}: stride"), pair(padding, f"{name}: padding")
     if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"{name}: stride must be positive and padding non-negative, got {stride}, {padding}")
+        raise ValueError(f"{name}: stride must be positive and padding non-negative, got stride={stride}, padding={padding}")
     if x.ndim != 4:
         raise ValueError(f"{name} expects x of shape (N, C_in, H, W), got shape {tuple(x.shape)}")
     if weight.ndim != 4:

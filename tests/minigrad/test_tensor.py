@@ -152,7 +152,7 @@ def test_backward_on_non_scalar_needs_a_gradient():
 
 
 def test_backward_with_gradient_of_wrong_shape():
-    with pytest.raises(ValueError, match=r"grad has shape \(3,\) but the tensor has shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"grad_output has shape \(3,\) but the tensor has shape \(2,\)"):
         (leaf([1.0, 2.0]) * 2).backward(numpy.ones(3))
 
 
