@@ -106,7 +106,10 @@ class BatchNorm2d(Module):
 
 
 class Dropout(Module):
-    """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval."""
+    """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval.
+
+    The keep probability 1 - p is rounded to a multiple of 1/65536 (see ``F.dropout``).
+    """
 
     def __init__(self, p=0.5):
         super().__init__()
