@@ -20,18 +20,6 @@ from minigrad.layout import channel_rows, from_channel_rows
 from minigrad.tensor import Function, as_tensor
 
 
-def update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum):
-    """running = (1 - momentum) running + momentum batch, in place, as PyTorch does.
-
-    The running variance tracks the unbiased batch variance (times count/(count-1)),
-    although the batch itself is normalized with the biased one.
-    """
-    running_mean.data *= 1 - momentum
-    running_mean.data += momentum * batch_mean
-    running_var.data *= 1 - momentum
-    running_var.data += momentum * batch_var * (count / (count - 1))
-
-
 def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias, training):
     """The one check of batch_norm's arguments."""
     if x.ndim not in (2, 4):
@@ -59,8 +47,17 @@ class BatchNormFunction(Function):
         self.training, self.momentum, self.eps = training, momentum, eps
 
     def update_running_statistics(self, batch_mean, batch_var, count):
-        if self.running_mean is not None:
-            update_running_statistics(self.running_mean, self.running_var, batch_mean, batch_var, count, self.momentum)
+        """running = (1 - momentum) running + momentum batch, in place, as PyTorch does (when there are any).
+
+        The running variance tracks the unbiased batch variance (times count/(count-1)),
+        although the batch itself is normalized with the biased one.
+        """
+        if self.running_mean is None:
+            return
+        self.running_mean.data *= 1 - self.momentum
+        self.running_mean.data += self.momentum * batch_mean
+        self.running_var.data *= 1 - self.momentum
+        self.running_var.data += self.momentum * batch_var * (count / (count - 1))
 
 
 # The plain tier: the module docstring's formulas, line by line, on x (N, C, ...) broadcast per channel.
