@@ -67,10 +67,7 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, samples=None):
         raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
     if not all(tensor.data.flags.c_contiguous for tensor in checked):
         raise ValueError("gradcheck: inputs must be C-contiguous arrays (finite differences perturb them in place)")
-    default_eps, default_atol, default_rtol = TOLERANCES.get(checked[0].dtype, TOLERANCES[numpy.dtype("float32")])
-    eps = default_eps if eps is None else eps
-    atol = default_atol if atol is None else atol
-    rtol = default_rtol if rtol is None else rtol
+    eps, atol, rtol = _tolerances(checked[0].dtype, eps, atol, rtol)
 
     output = fn(*inputs)
     op_name = type(output.grad_fn).__name__ if output.grad_fn else getattr(fn, "__name__", "fn")
@@ -94,6 +91,12 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, samples=None):
         analytic = numpy.asarray(analytic, dtype=numpy.float64).reshape(-1)[positions]
         _compare(op_name, index, tensor.shape, analytic, numeric, positions, atol, rtol)
     return True
+
+
+def _tolerances(dtype, eps, atol, rtol):
+    """eps, atol and rtol: each as given, or the default for ``dtype``."""
+    defaults = TOLERANCES.get(dtype, TOLERANCES[numpy.dtype("float32")])
+    return tuple(default if given is None else given for default, given in zip(defaults, (eps, atol, rtol)))
 
 
 def _compare(op_name, index, shape, analytic, numeric, positions, atol, rtol):
