@@ -88,7 +88,7 @@ def to_dot(tensor, params=None):
 
 
 def _tensor_style(tensor, name):
-    """A box labelled ``name`` (if any), shape and dtype; parameters filled blue, constants grey."""
+    """A box labelled ``name`` (if any), shape and dtype; named tensors (parameters) blue, constants grey."""
     shape = tuple(int(size) for size in tensor.shape)
     label = f"{_escape(name)}\\n{shape} {tensor.dtype}" if name else f"{shape} {tensor.dtype}"
     colour = "lightblue" if name else ("white" if tensor.requires_grad else "lightgrey")
