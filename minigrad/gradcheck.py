@@ -67,7 +67,7 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, samples=None, 
     fn: takes the Tensors ``inputs`` and returns one Tensor. Returns True, or
     raises :class:`GradcheckError` with one line per failing input (the worst
     element, the analytic and numeric values, their relative error, and the
-    factor between them when the whole gradient is off by one) and, when fn
+    factor when the analytic gradient is the numeric one times a constant) and, when fn
     recorded several ops, the first op whose own backward is wrong. Defaults
     for eps/atol/rtol depend on the inputs' dtype (see ``TOLERANCES``); use float64.
     samples: check only this many randomly chosen elements of each input (for
@@ -191,7 +191,8 @@ def _find_culprit(ops, names, module_of_op, seed, samples):
         labels = [names.get(id(tensor)) for tensor in function.inputs]
         _, failures = _check(lambda *tensors: _fresh_copy(function)(*tensors), inputs, labels, eps, atol, rtol, seed, samples)
         if failures:
-            header = f"the culprit, the first op whose own backward is wrong: op {position + 1} of {len(ops)} in forward order, {_describe(function, labels, module_of_op.get(id(function)))}"
+            op = _describe(function, labels, module_of_op.get(id(function)))
+            header = f"the culprit, the first op whose own backward is wrong: op {position + 1} of {len(ops)} in forward order, {op}"
             return "\n  ".join([header] + failures)
     return (
         f"each of its {len(ops)} ops passes on its own (in float64, on its recorded inputs): look at what fn computes "

@@ -115,7 +115,8 @@ def render(dot_text, path):
         return [dot_path]
     program = shutil.which("dot")
     if program is None:
-        print(f"render: Graphviz's 'dot' is not on PATH, so only {dot_path} was written (install graphviz for {suffix})", file=sys.stderr)
+        message = f"render: Graphviz's 'dot' is not on PATH, so only {dot_path} was written (install graphviz for {suffix})"
+        print(message, file=sys.stderr)
         return [dot_path]
     with atomic_write(path) as file:
         result = subprocess.run([program, f"-T{suffix[1:]}", dot_path], stdout=file, stderr=subprocess.PIPE, text=False)
