@@ -25,26 +25,19 @@ from torch_ultimus import TorchUltimusNet  # noqa: E402
 from ultimus.model import UltimusNet  # noqa: E402
 
 
-def copy_weights(ours, theirs):
-    """Our state_dict into the PyTorch model (whose trunk is not under 'features.')."""
-    state = ours.state_dict()
-    for name, tensor in list(theirs.named_parameters()) + list(theirs.named_buffers()):
-        key = name if name.startswith(("blocks.", "classifier.")) else f"features.{name}"
-        tensor.data = torch.from_numpy(numpy.array(state[key]))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
     minigrad.manual_seed(0)
     ours, theirs = UltimusNet(dropout=0.0), TorchUltimusNet(dropout=0.0)
-    copy_weights(ours, theirs)
+    theirs.load_state_dict({key: torch.from_numpy(numpy.array(value)) for key, value in ours.state_dict().items()})
     schedule = dict(max_lr=0.01, total_steps=args.steps, pct_start=0.2, div_factor=10, anneal_strategy="linear")
     our_optimizer = Adam(ours.parameters(), lr=0.001)
     our_scheduler = OneCycleLR(our_optimizer, **schedule)
     their_optimizer = torch.optim.Adam(theirs.parameters(), lr=0.001)
     their_scheduler = torch.optim.lr_scheduler.OneCycleLR(their_optimizer, **schedule)
+    our_conv, their_conv = ours.features.stages[0].conv, theirs.features.stages[0].conv
     rng = numpy.random.default_rng(0)
     for step in range(args.steps):
         images = rng.standard_normal((128, 3, 32, 32)).astype(numpy.float32)
@@ -60,7 +53,7 @@ def main():
         their_optimizer.step()
         their_scheduler.step()
         if step % 5 == 0 or step == args.steps - 1:
-            weight_gap = numpy.abs(ours.features.convs[0].weight.data - theirs.convs[0].weight.detach().numpy()).max()
+            weight_gap = numpy.abs(our_conv.weight.data - their_conv.weight.detach().numpy()).max()
             print(f"step {step:3d}  loss minigrad {our_loss.item():.7f}  PyTorch {their_loss.item():.7f}  "
                   f"max |conv1 weight difference| {weight_gap:.2e}")
 

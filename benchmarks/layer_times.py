@@ -19,7 +19,7 @@ from minigrad import functional as F  # noqa: E402
 from step_time import median_step_seconds  # noqa: E402
 from ultimus.model import DROPOUT  # noqa: E402
 
-STAGES = ((3, 16, 32), (16, 32, 16), (32, 48, 8))  # (C_in, C_out, input size) of the three convolutions
+STAGES = ((3, 16), (16, 32), (32, 48))  # (C_in, C_out) of the three convolutions
 
 
 def median_milliseconds(function, repeats, synchronize):
@@ -70,7 +70,7 @@ def main():
     x = Tensor(rng.standard_normal((args.batch_size, 3, 32, 32)).astype(numpy.float32), device=device)
     totals = [0.0, 0.0]
     print(f"{'op':<28}{'forward ms':>12}{'backward ms':>13}")
-    for stage, (in_channels, out_channels, size) in enumerate(STAGES, start=1):
+    for stage, (in_channels, out_channels) in enumerate(STAGES, start=1):
         for name, op in stage_ops(in_channels, out_channels, numpy.float32, device):
             needs_grad = stage > 1 or name != "conv2d"  # the images themselves need no gradient
             inputs = [Tensor(x.data, requires_grad=needs_grad)]
@@ -78,7 +78,7 @@ def main():
             totals = [total + timing for total, timing in zip(totals, timings)]
             print(f"{f'stage {stage} {name} {tuple(x.shape)}':<28}{timings[0]:>12.2f}{timings[1]:>13.2f}")
             x = op(inputs[0]).detach()
-    pool = lambda x: F.avg_pool2d(x, 4)  # noqa: E731
+    pool = lambda x: F.avg_pool2d(x, x.shape[2:])  # noqa: E731
     timings = forward_and_backward(pool, [Tensor(x.data, requires_grad=True)], args.repeats, synchronize)
     totals = [total + timing for total, timing in zip(totals, timings)]
     print(f"{f'avg_pool2d {tuple(x.shape)}':<28}{timings[0]:>12.2f}{timings[1]:>13.2f}")

@@ -1,4 +1,4 @@
-"""The Ultimus network in PyTorch, parameter for parameter the same as ultimus.model.
+"""The Ultimus network in PyTorch, stage for stage and key for key the same as ultimus.model.
 
 Used only by the benchmarks, as the reference we measure speed and accuracy against.
 """
@@ -8,6 +8,27 @@ import torch
 from torch import nn
 
 from ultimus.model import DROPOUT
+
+
+class TorchConvStage(nn.Module):
+    def __init__(self, in_channels, out_channels, dropout=DROPOUT):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.dropout(torch.relu(self.norm(self.conv(x))))
+
+
+class TorchConvNet(nn.Module):
+    def __init__(self, channels=(3, 16, 32, 48), dropout=DROPOUT):
+        super().__init__()
+        pairs = list(zip(channels[:-1], channels[1:]))
+        self.stages = nn.Sequential(*(TorchConvStage(cin, cout, dropout) for cin, cout in pairs))
+
+    def forward(self, x):
+        return self.stages(x).mean(dim=(2, 3))
 
 
 class TorchUltimusBlock(nn.Module):
@@ -28,15 +49,9 @@ class TorchUltimusBlock(nn.Module):
 class TorchUltimusNet(nn.Module):
     def __init__(self, num_classes=10, dropout=DROPOUT):
         super().__init__()
-        channels = (3, 16, 32, 48)
-        pairs = list(zip(channels[:-1], channels[1:]))
-        self.convs = nn.ModuleList(nn.Conv2d(cin, cout, 3, stride=2, padding=1) for cin, cout in pairs)
-        self.norms = nn.ModuleList(nn.BatchNorm2d(cout) for _, cout in pairs)
-        self.dropout = nn.Dropout(dropout)
+        self.features = TorchConvNet(dropout=dropout)
         self.blocks = nn.Sequential(*(TorchUltimusBlock() for _ in range(4)))
         self.classifier = nn.Linear(48, num_classes)
 
     def forward(self, x):
-        for conv, norm in zip(self.convs, self.norms):
-            x = self.dropout(torch.relu(norm(conv(x))))
-        return self.classifier(self.blocks(x.mean(dim=(2, 3))))
+        return self.classifier(self.blocks(self.features(x)))

@@ -113,16 +113,6 @@ def random_generator(device="cpu"):
     return _generators[device]
 
 
-def get_rng_state():
-    """A picklable snapshot of the CPU generator (for exact resumption from a checkpoint)."""
-    return random_generator("cpu").bit_generator.state
-
-
-def set_rng_state(state):
-    """Restore the CPU generator saved by :func:`get_rng_state`."""
-    random_generator("cpu").bit_generator.state = state
-
-
 def keep_freed_cpu_memory():
     """Ask glibc's allocator to keep freed memory for reuse instead of returning it to the OS.
 

@@ -37,12 +37,15 @@ class Function:
     ``forward(*arrays) -> array`` computes the output. ``backward(grad_output)``
     returns one gradient (or None) per input, each of that input's shape.
     Arrays that the backward needs are kept with :meth:`save_for_backward`, so
-    that the graph can drop them once it has been used.
+    that the graph can drop them once it has been used. ``needs_input_grad[i]``
+    tells whether input i requires a gradient: a backward may skip the others
+    (return None for them).
     """
 
     def __call__(self, *inputs):
         tensors = [as_tensor(value, like=inputs) for value in inputs]
         arrays = [tensor.data for tensor in tensors]
+        self.needs_input_grad = tuple(_grad_enabled and tensor.requires_grad for tensor in tensors)
         try:
             output = Tensor(self.forward(*arrays))
         except ValueError as error:  # name the op and its operands instead of NumPy's internals
@@ -70,33 +73,84 @@ class Function:
         raise NotImplementedError
 
 
-def _scalar_dtype(value, tensors):
-    """The dtype a Python scalar takes in an op with ``tensors``, as in PyTorch.
+# The backward walk: reverse topological order, the chain rule at each Function.
 
-    That of the first floating tensor; among integer tensors a float scalar
-    becomes float32 (so int_tensor * 2.5 is not truncated) and an integer one
-    takes the tensors' dtype.
+
+def _topological_order(root):
+    """Functions reachable from ``root``, each after every Function that consumes its output.
+
+    Iterative depth-first search, so a 10,000-op chain needs no deep recursion.
     """
-    floating = [tensor.dtype for tensor in tensors if tensor.dtype.kind == "f"]
-    if floating:
-        return floating[0]
-    return _default_dtype(value) or tensors[0].dtype
+    order, visited = [], set()
+    stack = [(root.grad_fn, False)]
+    while stack:
+        function, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(function)
+            continue
+        if id(function) in visited:
+            continue
+        visited.add(id(function))
+        stack.append((function, True))
+        for tensor in function.inputs:
+            if tensor.grad_fn is not None and id(tensor.grad_fn) not in visited:
+                stack.append((tensor.grad_fn, False))
+    return reversed(order)
 
 
-def as_tensor(value, like=()):
-    """Wrap ``value`` in a Tensor; Python scalars take the dtype and device of a Tensor in ``like``.
+def _accumulate(tensor, grad):
+    """Leaf gradients add up across backward calls, as in PyTorch, until zero_grad().
 
-    Without this, ``x * 2`` on a float32 tensor would promote to float64 and
-    ``x + 1`` on a GPU tensor would mix a NumPy array into CuPy.
+    The gradient is copied (an op may hand back a read-only broadcast view) into
+    the leaf's own dtype, so a float32 parameter always gets a float32 gradient.
     """
-    if isinstance(value, Tensor):
-        return value
-    tensors = [item for item in like if isinstance(item, Tensor)]
-    if not tensors:
-        return Tensor(value)
-    if numpy.isscalar(value):  # filled on the device: no host-to-device copy, which would stall a GPU
-        return Tensor(tensors[0].xp.full((), value, dtype=_scalar_dtype(value, tensors)))
-    return Tensor(value, device=tensors[0].device)
+    grad = grad.astype(tensor.dtype)
+    tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+
+
+def _check_walkable(function):
+    if function.freed:
+        raise RuntimeError(
+            f"backward through {type(function).__name__} a second time: the graph was freed after the "
+            "first backward; call backward(retain_graph=True) the first time to walk it again"
+        )
+
+
+def _check_input_grads(function, input_grads):
+    """A Function's backward must give one gradient (or None) per input, of that input's shape."""
+    name = type(function).__name__
+    if len(input_grads) != len(function.inputs):
+        raise RuntimeError(f"{name}.backward returned {len(input_grads)} gradients for {len(function.inputs)} inputs")
+    for index, (tensor, input_grad) in enumerate(zip(function.inputs, input_grads)):
+        if input_grad is not None and input_grad.shape != tensor.shape:
+            raise RuntimeError(
+                f"{name}.backward returned a gradient of shape {input_grad.shape} for input {index} of shape {tensor.shape}"
+            )
+
+
+def _run_backward(root, grad_output, retain_graph):
+    """Walk the graph from root back to its leaves, handing each Function the sum of its outputs' gradients."""
+    if root.grad_fn is None:
+        _accumulate(root, grad_output)
+        return
+    grads = {id(root.grad_fn): grad_output}
+    for function in _topological_order(root):
+        grad_output = grads.pop(id(function), None)
+        if grad_output is None:  # no gradient reached this op (e.g. only through integer inputs)
+            continue
+        _check_walkable(function)
+        input_grads = function.backward(grad_output)
+        _check_input_grads(function, input_grads)
+        if not retain_graph:
+            function.release()
+        for tensor, input_grad in zip(function.inputs, input_grads):
+            if input_grad is None or not tensor.requires_grad:
+                continue
+            if tensor.grad_fn is None:
+                _accumulate(tensor, input_grad)
+            else:
+                key = id(tensor.grad_fn)
+                grads[key] = input_grad if key not in grads else grads[key] + input_grad
 
 
 class Tensor:
@@ -130,6 +184,33 @@ class Tensor:
             )
         self.requires_grad = requires_grad
         return self
+
+    def backward(self, grad_output=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * grad_output into ``leaf.grad`` for every leaf that requires grad.
+
+        grad_output: the upstream gradient, of this tensor's shape; may be omitted
+        only for a single-element tensor (then it is 1).
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the ops that made it "
+                "has requires_grad=True (or it was computed under no_grad())"
+            )
+        if grad_output is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() without a grad_output argument works only on a single-element tensor; this "
+                    f"one has shape {self.shape}: pass grad_output= of that shape, or reduce it (e.g. .sum())"
+                )
+            grad_output = self.xp.ones_like(self.data)
+        if isinstance(grad_output, Tensor):
+            grad_output = grad_output.data
+        else:
+            grad_output = self.xp.asarray(grad_output, dtype=self.dtype)
+        if grad_output.shape != self.shape:
+            raise ValueError(f"backward(): grad_output has shape {grad_output.shape} but the tensor has shape {self.shape}")
+        _run_backward(self, grad_output, retain_graph)
+
 
     @property
     def xp(self):
@@ -187,30 +268,7 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    def backward(self, grad=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) * grad into ``leaf.grad`` for every leaf that requires grad.
-
-        grad: the upstream gradient, of this tensor's shape; may be omitted only
-        for a single-element tensor (then it is 1).
-        """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "backward() on a tensor that does not require grad: no input of the ops that made it "
-                "has requires_grad=True (or it was computed under no_grad())"
-            )
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(
-                    f"backward() without a grad argument works only on a single-element tensor; this "
-                    f"one has shape {self.shape}: pass grad= of that shape, or reduce it (e.g. .sum())"
-                )
-            grad = self.xp.ones_like(self.data)
-        grad = grad.data if isinstance(grad, Tensor) else self.xp.asarray(grad, dtype=self.dtype)
-        if grad.shape != self.shape:
-            raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
-        _run_backward(self, grad, retain_graph)
-
-    # Operators: each one is a Function from minigrad.functional.
+    # Operator sugar: each operator is a Function from minigrad.functional.
     def __add__(self, other):
         return F.add(self, other)
 
@@ -325,86 +383,44 @@ def _data(value):
     return value.data if isinstance(value, Tensor) else value
 
 
+
+# Wrapping values: a Python scalar takes the dtype and device of the tensors beside it.
+
+
+def _scalar_dtype(value, tensors):
+    """The dtype a Python scalar takes in an op with ``tensors``, as in PyTorch.
+
+    That of the first floating tensor; among integer tensors a float scalar
+    becomes float32 (so int_tensor * 2.5 is not truncated) and an integer one
+    takes the tensors' dtype.
+    """
+    floating = [tensor.dtype for tensor in tensors if tensor.dtype.kind == "f"]
+    if floating:
+        return floating[0]
+    return _default_dtype(value) or tensors[0].dtype
+
+
+def as_tensor(value, like=()):
+    """Wrap ``value`` in a Tensor; Python scalars take the dtype and device of a Tensor in ``like``.
+
+    Without this, ``x * 2`` on a float32 tensor would promote to float64 and
+    ``x + 1`` on a GPU tensor would mix a NumPy array into CuPy.
+    """
+    if isinstance(value, Tensor):
+        return value
+    tensors = [item for item in like if isinstance(item, Tensor)]
+    if not tensors:
+        return Tensor(value)
+    if numpy.isscalar(value):  # filled on the device: no host-to-device copy, which would stall a GPU
+        return Tensor(tensors[0].xp.full((), value, dtype=_scalar_dtype(value, tensors)))
+    return Tensor(value, device=tensors[0].device)
+
+
 def _default_dtype(value):
     """Python floats become float32, as in PyTorch; integers and booleans keep their kind."""
     kind = numpy.asarray(value).dtype.kind
     return numpy.float32 if kind == "f" else None
 
-
-def _topological_order(root):
-    """Functions reachable from ``root``, each after every Function that consumes its output.
-
-    Iterative depth-first search, so a 10,000-op chain needs no deep recursion.
-    """
-    order, visited = [], set()
-    stack = [(root.grad_fn, False)]
-    while stack:
-        function, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(function)
-            continue
-        if id(function) in visited:
-            continue
-        visited.add(id(function))
-        stack.append((function, True))
-        for tensor in function.inputs:
-            if tensor.grad_fn is not None and id(tensor.grad_fn) not in visited:
-                stack.append((tensor.grad_fn, False))
-    return reversed(order)
-
-
-def _accumulate(tensor, grad):
-    """Leaf gradients add up across backward calls, as in PyTorch, until zero_grad().
-
-    The gradient is copied (an op may hand back a read-only broadcast view) into
-    the leaf's own dtype, so a float32 parameter always gets a float32 gradient.
-    """
-    grad = grad.astype(tensor.dtype)
-    tensor.grad = grad if tensor.grad is None else tensor.grad + grad
-
-
-def _check_walkable(function):
-    if function.freed:
-        raise RuntimeError(
-            f"backward through {type(function).__name__} a second time: the graph was freed after the "
-            "first backward; call backward(retain_graph=True) the first time to walk it again"
-        )
-
-
-def _check_input_grads(function, input_grads):
-    """A Function's backward must give one gradient (or None) per input, of that input's shape."""
-    name = type(function).__name__
-    if len(input_grads) != len(function.inputs):
-        raise RuntimeError(f"{name}.backward returned {len(input_grads)} gradients for {len(function.inputs)} inputs")
-    for index, (tensor, input_grad) in enumerate(zip(function.inputs, input_grads)):
-        if input_grad is not None and input_grad.shape != tensor.shape:
-            raise RuntimeError(
-                f"{name}.backward returned a gradient of shape {input_grad.shape} for input {index} of shape {tensor.shape}"
-            )
-
-
-def _run_backward(root, grad, retain_graph):
-    if root.grad_fn is None:
-        _accumulate(root, grad)
-        return
-    grads = {id(root.grad_fn): grad}
-    for function in _topological_order(root):
-        grad_output = grads.pop(id(function), None)
-        if grad_output is None:  # no gradient reached this op (e.g. only through integer inputs)
-            continue
-        _check_walkable(function)
-        input_grads = function.backward(grad_output)
-        _check_input_grads(function, input_grads)
-        if not retain_graph:
-            function.release()
-        for tensor, input_grad in zip(function.inputs, input_grads):
-            if input_grad is None or not tensor.requires_grad:
-                continue
-            if tensor.grad_fn is None:
-                _accumulate(tensor, input_grad)
-            else:
-                key = id(tensor.grad_fn)
-                grads[key] = input_grad if key not in grads else grads[key] + input_grad
 
 
 from minigrad import functional as F  # noqa: E402  (the ops need Tensor; Tensor's operators need the ops)

@@ -1,7 +1,32 @@
 """Helpers shared by the test files (on the path through ``pythonpath = tests`` in setup.cfg)."""
+import numpy
+
 from minigrad import Tensor
 
 
 def leaf(array, device="cpu"):
     """A float64 leaf that requires grad, as gradcheck wants."""
     return Tensor(array, requires_grad=True, dtype="float64", device=device)
+
+
+def outputs_and_gradients(fn, arrays, upstream, device="cpu", dtype="float64"):
+    """fn's output and the gradient of every input under the upstream gradient, all as NumPy arrays.
+
+    arrays: NumPy arrays (or None, passed through), made into leaves of ``dtype`` on ``device``.
+    """
+    tensors = [None if array is None else Tensor(array, requires_grad=True, dtype=dtype, device=device)
+               for array in arrays]
+    output = fn(*tensors)
+    output.backward(Tensor(upstream, dtype=dtype, device=device))
+    return [output.numpy()] + [tensor.grad if device == "cpu" else tensor.grad.get()
+                               for tensor in tensors if tensor is not None]
+
+
+def assert_same_outputs_and_gradients(fast, plain, arrays, upstream, device, dtype):
+    """fast and plain agree on the output and on every input's gradient, to the precision of ``dtype``."""
+    tolerance = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-12)}[dtype]
+    fast_results = outputs_and_gradients(fast, arrays, upstream, device, dtype)
+    plain_results = outputs_and_gradients(plain, arrays, upstream, device, dtype)
+    for name, fast_result, plain_result in zip(["output", "grad 0", "grad 1", "grad 2"], fast_results, plain_results):
+        assert fast_result.dtype == plain_result.dtype == dtype, name
+        numpy.testing.assert_allclose(fast_result, plain_result, err_msg=name, **tolerance)

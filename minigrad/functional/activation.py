@@ -1,6 +1,68 @@
-"""softmax and log_softmax along an axis, computed stably by shifting by the maximum first."""
+"""Activations: the elementwise relu, leaky_relu, sigmoid and tanh, and softmax and log_softmax along an axis
+(computed stably by shifting by the maximum first)."""
 from minigrad.backend import get_array_module
 from minigrad.tensor import Function
+
+
+class ReLU(Function):
+    """max(a, 0); at the kink a = 0 the chosen subgradient is 0, as in PyTorch."""
+
+    def forward(self, a):
+        self.save_for_backward(a > 0)
+        return get_array_module(a).maximum(a, 0)  # not a * (a > 0), which makes relu(-inf) = nan
+
+    def backward(self, grad_output):
+        (positive,) = self.saved
+        return (grad_output * positive,)
+
+
+class Sigmoid(Function):
+    """s = 1 / (1 + exp(-a)); ds = s (1 - s) da.
+
+    Computed from e = exp(-|a|), which never overflows: s = 1 / (1 + e) for a >= 0
+    and e / (1 + e) for a < 0, so that tiny outputs keep their relative precision.
+    """
+
+    def forward(self, a):
+        xp = get_array_module(a)
+        e = xp.exp(-xp.abs(a))
+        output = xp.where(a >= 0, 1, e) / (1 + e)
+        self.save_for_backward(output)
+        return output
+
+    def backward(self, grad_output):
+        (output,) = self.saved
+        return (grad_output * output * (1 - output),)
+
+
+class Tanh(Function):
+    """d tanh(a) = (1 - tanh(a)^2) da."""
+
+    def forward(self, a):
+        output = get_array_module(a).tanh(a)
+        self.save_for_backward(output)
+        return output
+
+    def backward(self, grad_output):
+        (output,) = self.saved
+        return (grad_output * (1 - output * output),)
+
+
+class LeakyReLU(Function):
+    """a where a > 0, else slope a; backward: da = g where a > 0, else slope g."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, a):
+        positive = a > 0
+        self.save_for_backward(positive)
+        return get_array_module(a).where(positive, a, a * a.dtype.type(self.slope))
+
+    def backward(self, grad_output):
+        (positive,) = self.saved
+        slope = grad_output.dtype.type(self.slope)
+        return (get_array_module(grad_output).where(positive, grad_output, grad_output * slope),)
 
 
 def log_softmax_array(a, axis):
@@ -23,9 +85,9 @@ class Softmax(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (output * (grad - (grad * output).sum(axis=self.axis, keepdims=True)),)
+        return (output * (grad_output - (grad_output * output).sum(axis=self.axis, keepdims=True)),)
 
 
 class LogSoftmax(Function):
@@ -39,10 +101,10 @@ class LogSoftmax(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
         softmax = get_array_module(output).exp(output)
-        return (grad - softmax * grad.sum(axis=self.axis, keepdims=True),)
+        return (grad_output - softmax * grad_output.sum(axis=self.axis, keepdims=True),)
 
 
 def softmax(a, axis=-1):
@@ -51,3 +113,20 @@ def softmax(a, axis=-1):
 
 def log_softmax(a, axis=-1):
     return LogSoftmax(axis)(a)
+
+
+def relu(a):
+    return ReLU()(a)
+
+
+def sigmoid(a):
+    return Sigmoid()(a)
+
+
+def tanh(a):
+    return Tanh()(a)
+
+
+def leaky_relu(a, negative_slope=0.01):
+    """a for a > 0, negative_slope * a otherwise (PyTorch's F.leaky_relu)."""
+    return LeakyReLU(negative_slope)(a)

@@ -21,8 +21,8 @@ class Add(Function):
         self.shapes = a.shape, b.shape
         return a + b
 
-    def backward(self, grad):
-        return unbroadcast(grad, self.shapes[0]), unbroadcast(grad, self.shapes[1])
+    def backward(self, grad_output):
+        return unbroadcast(grad_output, self.shapes[0]), unbroadcast(grad_output, self.shapes[1])
 
 
 class Sub(Function):
@@ -30,8 +30,8 @@ class Sub(Function):
         self.shapes = a.shape, b.shape
         return a - b
 
-    def backward(self, grad):
-        return unbroadcast(grad, self.shapes[0]), unbroadcast(-grad, self.shapes[1])
+    def backward(self, grad_output):
+        return unbroadcast(grad_output, self.shapes[0]), unbroadcast(-grad_output, self.shapes[1])
 
 
 class Mul(Function):
@@ -41,9 +41,11 @@ class Mul(Function):
         self.save_for_backward(a, b)
         return a * b
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         a, b = self.saved
-        return unbroadcast(grad * b, a.shape), unbroadcast(grad * a, b.shape)
+        grad_a = unbroadcast(grad_output * b, a.shape) if self.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad_output * a, b.shape) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
 
 
 class Div(Function):
@@ -53,18 +55,19 @@ class Div(Function):
         self.save_for_backward(a, b)
         return a / b
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         a, b = self.saved
-        grad_a = grad / b
-        return unbroadcast(grad_a, a.shape), unbroadcast(-grad_a * a / b, b.shape)
+        grad_a = grad_output / b
+        grad_b = unbroadcast(-grad_a * a / b, b.shape) if self.needs_input_grad[1] else None
+        return unbroadcast(grad_a, a.shape) if self.needs_input_grad[0] else None, grad_b
 
 
 class Neg(Function):
     def forward(self, a):
         return -a
 
-    def backward(self, grad):
-        return (-grad,)
+    def backward(self, grad_output):
+        return (-grad_output,)
 
 
 class Pow(Function):
@@ -77,9 +80,9 @@ class Pow(Function):
         self.save_for_backward(a)
         return a**self.exponent
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (a,) = self.saved
-        return (grad * self.exponent * a ** (self.exponent - 1),)
+        return (grad_output * self.exponent * a ** (self.exponent - 1),)
 
 
 class MatMul(Function):
@@ -88,26 +91,25 @@ class MatMul(Function):
     For C = A B: dA = dC B^T and dB = A^T dC, summed over broadcast batch axes.
     """
 
-    def forward(self, a, b):
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("matmul needs operands of at least one dimension; use * for scalars")
-        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-            raise ValueError(f"inner dimensions differ: {a.shape[-1]} vs {b.shape[-2 if b.ndim > 1 else 0]}")
+    def forward(self, a, b):  # a shape mismatch raises in NumPy's matmul; Function.__call__ names the op
         self.save_for_backward(a, b)
         return a @ b
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         a, b = self.saved
         a2 = a[None, :] if a.ndim == 1 else a  # promote 1-D operands to matrices, as matmul does
         b2 = b[:, None] if b.ndim == 1 else b
-        grad2 = grad  # give grad the axes that the promotion added: b's column first (grad may be 0-d)
+        grad2 = grad_output  # the axes that the promotion added: b's column first (grad_output may be 0-d)
         if b.ndim == 1:
             grad2 = grad2[..., None]
         if a.ndim == 1:
             grad2 = grad2[..., None, :]
-        grad_a = grad2 @ b2.swapaxes(-1, -2)
-        grad_b = a2.swapaxes(-1, -2) @ grad2
-        return unbroadcast(grad_a, a2.shape).reshape(a.shape), unbroadcast(grad_b, b2.shape).reshape(b.shape)
+        grad_a = grad_b = None
+        if self.needs_input_grad[0]:
+            grad_a = unbroadcast(grad2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            grad_b = unbroadcast(a2.swapaxes(-1, -2) @ grad2, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
 
 
 def add(a, b):

@@ -2,43 +2,32 @@
 
 Picture a kh x kw kernel sliding over a zero-padded image. Each output pixel
 sees one kh x kw patch of every input channel, its receptive field. Unroll
-every receptive field into a column of length kh*kw*C_in and line the columns
-up side by side, one per output pixel of every image: the column matrix, of
-shape (kh*kw*C_in, H_out*W_out*N). The convolution is then a single matrix
-product that BLAS (or cuBLAS) runs at full speed::
+every receptive field into a column of length C_in*kh*kw and line the columns
+up side by side, one per output pixel: the column matrix. The convolution is
+then a single matrix product that BLAS (or cuBLAS) runs at full speed::
 
-    x (N, C_in, H, W), stored as (C_in, H, W, N)
-        --pad, im2col-->  columns (kh*kw*C_in, H_out*W_out*N)
-    weight rows (C_out, kh*kw*C_in) @ columns  ->  (C_out, H_out*W_out*N)
-        = y (N, C_out, H_out, W_out), stored as (C_out, H_out, W_out, N)
+    x (N, C_in, H, W) --pad, im2col--> columns (N, C_in*kh*kw, H_out*W_out)
+    weight rows (C_out, C_in*kh*kw) @ columns -> (N, C_out, H_out*W_out) = y (N, C_out, H_out, W_out)
 
-The backward pass runs the picture in reverse: dW = dY_rows @ columns^T, and
-the gradient of the columns, W^T @ dY_rows, goes back to the image by col2im,
-which adds each column entry to the pixel it was copied from. Where receptive
-fields overlap, a pixel was copied into several columns, and its gradients add.
+The backward pass runs the picture in reverse: dW = dY columns^T, and the
+gradient of the columns, W^T dY, goes back to the image by col2im, which adds
+each column entry to the pixel it was copied from. Where receptive fields
+overlap, a pixel was copied into several columns, and its gradients add.
 
 No loop over images or pixels is needed. For one kernel offset (i, j), the
 entries that the offset contributes to all columns form one strided slice of
-the padded image, ``padded[:, i::stride_h, j::stride_w, :]`` cut to
+the padded image, ``padded[..., i::stride_h, j::stride_w]`` cut to
 H_out x W_out. So im2col is kh*kw slice copies and col2im kh*kw slice
-additions; this is why the column rows are ordered (i, j, c), and why the
-weight is permuted to that order. The same body runs on CuPy, where each slice
-copy is one GPU kernel.
+additions.
 
-Memory layout: "batch last". The images are handled as (C, H, W, N) arrays,
-the layout of cuda-convnet, while the tensors keep their logical shape
-(N, C, H, W) as a transposed view. Every slice copy above then moves runs of N
-contiguous numbers (a whole batch of one pixel) instead of runs of W_out, and
-the product's rows (C_out, H_out*W_out*N) are already the output in this
-layout: no copy brings the batch axis back to the front. A convolution's
-output feeds the next one (through batch_norm, relu and dropout, which keep
-the layout) without any transposing copy.
+The module holds two tiers: :func:`conv2d_simple`, the idea in the layout
+above, and :func:`conv2d`, the same arithmetic arranged for speed (the model
+uses it). They are tested equal.
 """
 import numbers
 
-import numpy
-
 from minigrad.backend import get_array_module
+from minigrad.layout import batch_first, batch_last, copy_images
 from minigrad.tensor import Function
 
 
@@ -69,16 +58,99 @@ def check_kernel_fits(op_name, image_shape, kernel_size, padding):
         )
 
 
-def batch_last(x):
-    """The view (C, H, W, N) of x (N, C, H, W): contiguous when x is stored batch-last."""
-    return x.transpose(1, 2, 3, 0)
+def check_conv2d_arguments(name, x, weight, bias, stride, padding):
+    """The one check of a convolution's arguments; returns (stride, padding) as pairs."""
+    stride, padding = pair(stride, f"{name}: stride"), pair(padding, f"{name}: padding")
+    if min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{name}: stride must be positive and padding non-negative, got stride={stride}, padding={padding}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects x of shape (N, C_in, H, W), got shape {tuple(x.shape)}")
+    if weight.ndim != 4:
+        raise ValueError(f"{name} expects weight of shape (C_out, C_in, kh, kw), got shape {tuple(weight.shape)}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"{name}: x has {x.shape[1]} channels but weight of shape {tuple(weight.shape)} "
+                         f"expects {weight.shape[1]} input channels")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"{name}: bias must have shape (C_out,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
+    check_kernel_fits(name, x.shape[2:], weight.shape[2:], padding)
+    return stride, padding
 
 
-def batch_first(images):
-    """The view (N, C, H, W) of images (C, H, W, N): the logical shape of a batch-last array."""
-    return images.transpose(3, 0, 1, 2)
+def conv_arguments(x, weight, bias):
+    """The Function's inputs: a missing bias is left out, not replaced by zeros."""
+    return (x, weight) if bias is None else (x, weight, bias)
 
 
+# The plain tier: im2col as a loop over the kernel offsets, col2im as its adjoint.
+def im2col_simple(padded, kernel_size, stride, output_shape):
+    """padded (N, C, Hp, Wp) -> columns (N, C, kh, kw, H_out, W_out), one slice copy per kernel offset.
+
+    columns[n, c, i, j, y, x] = padded[n, c, y * stride_h + i, x * stride_w + j].
+    """
+    (kernel_h, kernel_w), (stride_h, stride_w), (height, width) = kernel_size, stride, output_shape
+    columns = get_array_module(padded).zeros(padded.shape[:2] + (kernel_h, kernel_w) + (height, width), padded.dtype)
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            columns[:, :, i, j] = padded[:, :, i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w]
+    return columns
+
+
+def col2im_simple(columns, padded_shape, stride):
+    """The adjoint of im2col_simple: every column entry is added (+=) back onto the pixel it came from."""
+    (kernel_h, kernel_w), (height, width), (stride_h, stride_w) = columns.shape[2:4], columns.shape[4:], stride
+    image = get_array_module(columns).zeros(padded_shape, columns.dtype)
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            image[:, :, i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w] += columns[:, :, i, j]
+    return image
+
+
+class Conv2dSimple(Function):
+    """y = W_rows @ im2col(x) + b per image; x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,).
+
+    Backward: dW = sum over images of dY columns^T, db = sum of dY over N, H_out, W_out,
+    dX = col2im(W_rows^T dY), cut back from the padded image.
+    """
+
+    def __init__(self, stride, padding):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, weight, bias=None):
+        output_shape = sliding_output_shape(x.shape[2:], weight.shape[2:], self.stride, self.padding)
+        pad_h, pad_w = self.padding
+        padded = get_array_module(x).pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+        columns = im2col_simple(padded, weight.shape[2:], self.stride, output_shape)
+        columns = columns.reshape(len(x), -1, output_shape[0] * output_shape[1])  # (N, C_in*kh*kw, H_out*W_out)
+        self.padded_shape = padded.shape
+        self.save_for_backward(columns, weight)
+        output = weight.reshape(len(weight), -1) @ columns  # (N, C_out, H_out*W_out)
+        if bias is not None:
+            output += bias[:, None]
+        return output.reshape((len(x), len(weight)) + output_shape)
+
+    def backward(self, grad_output):
+        (columns, weight), padded_shape = self.saved, self.padded_shape
+        grad_rows = grad_output.reshape(len(grad_output), len(weight), -1)  # (N, C_out, H_out*W_out)
+        grad_weight = (grad_rows @ columns.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
+        grad_columns = weight.reshape(len(weight), -1).T @ grad_rows  # (N, C_in*kh*kw, H_out*W_out)
+        grad_columns = grad_columns.reshape(padded_shape[:2] + weight.shape[2:] + grad_output.shape[2:])
+        (pad_h, pad_w), (height, width) = self.padding, padded_shape[2:]
+        grad_x = col2im_simple(grad_columns, padded_shape, self.stride)[:, :, pad_h:height - pad_h, pad_w:width - pad_w]
+        grads = (grad_x, grad_weight)
+        return grads + (grad_output.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else grads
+
+
+def conv2d_simple(x, weight, bias=None, stride=1, padding=0):
+    """conv2d in the plain layout, for reading and for testing the fast :func:`conv2d` against."""
+    stride, padding = check_conv2d_arguments("conv2d_simple", x, weight, bias, stride, padding)
+    return Conv2dSimple(stride, padding)(*conv_arguments(x, weight, bias))
+
+
+# The fast tier: the same im2col on batch-last arrays (C, H, W, N) (see minigrad/layout.py), so that every slice
+# copy moves runs of a whole batch and the product's rows are already the output; the column rows are ordered
+# (i, j, c), and the weight is permuted to match. With batch norm, relu and dropout keeping the layout, the CPU
+# training step went from about 88 to about 58 ms (`python benchmarks/step_time.py --steps 30`, on the
+# project's 2-core CPU machine; README, "How minigrad works").
 def pad_spatial(images, padding):
     """images (C, H, W, N) with ``padding`` = (pad_h, pad_w) zeros around H and W: (C, Hp, Wp, N).
 
@@ -92,23 +164,6 @@ def pad_spatial(images, padding):
     padded = get_array_module(images).zeros(padded_shape, dtype=images.dtype)
     copy_images(padded[:, pad_h:pad_h + height, pad_w:pad_w + width], images)
     return padded
-
-
-def copy_images(destination, source, chunk=16):
-    """destination[...] = source for (C, H, W, N) arrays, the destination stored batch-last.
-
-    When the source is stored batch-first (the input images), this copy is a
-    transposition: each run of N numbers written gathers one number from each
-    of N images, far apart in memory. Copying ``chunk`` images at a time keeps
-    the memory pages read at once few, about 2.5 times faster on a CPU. A GPU
-    wants the opposite, one kernel launch rather than N / chunk of them.
-    """
-    batch_last = source.strides[-1] == source.itemsize
-    if batch_last or get_array_module(source) is not numpy:
-        destination[...] = source
-        return
-    for start in range(0, source.shape[-1], chunk):
-        destination[..., start:start + chunk] = source[..., start:start + chunk]
 
 
 def unpad_spatial(padded, padding):
@@ -141,18 +196,16 @@ def im2col(padded, kernel_size, stride, output_shape):
     return columns
 
 
+# col2im's trick: copy the tiles that no two windows share instead of adding onto zeros (a third faster).
 def col2im(columns, padded_shape, stride):
     """The adjoint of im2col: columns (kh, kw, C, H_out, W_out, N) -> image (padded_shape).
-
-    Every column entry is added to the pixel im2col copied it from, so pixels
-    shared by overlapping receptive fields receive the sum of their gradients.
 
     The windows of the first stride_h x stride_w kernel offsets (i < stride_h,
     j < stride_w) tile the image's top-left (stride_h H_out) x (stride_w W_out)
     block exactly, one window per pixel, and every other window adds onto pixels
     of a tile that comes before it. So the tiles are copied rather than added,
     and only the rest of the image needs zeros first: no zero fill and no read
-    of most of the image (a third faster).
+    of most of the image.
     """
     (stride_h, stride_w), kernel_size, output_shape = stride, columns.shape[:2], columns.shape[3:5]
     image = get_array_module(columns).empty(padded_shape, dtype=columns.dtype)
@@ -181,11 +234,11 @@ def zero_outside_tiles(image, kernel_size, stride, output_shape):
 
 
 class Conv2d(Function):
-    """Cross-correlation of x (N, C_in, H, W) with weight (C_out, C_in, kh, kw), plus bias (C_out,).
+    """Conv2dSimple's arithmetic on batch-last arrays: one product (C_out, kh*kw*C_in) @ (kh*kw*C_in, H_out*W_out*N).
 
     Backward, with dY_rows = dY as (C_out, H_out*W_out*N): dW = dY_rows columns^T,
     db = sum of dY over N, H_out, W_out, and dX = col2im(W_rows^T dY_rows).
-    The output is stored batch-last (see the module docstring).
+    The output is stored batch-last.
     """
 
     def __init__(self, stride, padding):
@@ -196,7 +249,7 @@ class Conv2d(Function):
         output_shape = sliding_output_shape(x.shape[2:], kernel_size, self.stride, self.padding)
         padded = pad_spatial(batch_last(x), self.padding)  # (C_in, Hp, Wp, N)
         columns = im2col(padded, kernel_size, self.stride, output_shape)
-        self.columns_shape, self.padded_shape, self.has_bias = columns.shape, padded.shape, bias is not None
+        self.columns_shape, self.padded_shape = columns.shape, padded.shape
         columns = columns.reshape(-1, output_shape[0] * output_shape[1] * len(x))
         weight_rows = weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # rows ordered (i, j, c) like the columns
         self.save_for_backward(columns, weight_rows)
@@ -205,19 +258,18 @@ class Conv2d(Function):
             output_rows += bias[:, None]
         return batch_first(output_rows.reshape((out_channels,) + output_shape + (len(x),)))
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         columns, weight_rows = self.saved
-        xp = get_array_module(grad)
+        xp = get_array_module(grad_output)
         out_channels, (kernel_h, kernel_w, in_channels) = len(weight_rows), self.columns_shape[:3]
-        grad_rows = batch_last(grad).reshape(out_channels, -1)  # a free view when grad is stored batch-last
+        grad_rows = batch_last(grad_output).reshape(out_channels, -1)  # a free view when stored batch-last
         # dW^T = columns dY_rows^T: BLAS runs this orientation of the long, thin product faster
         grad_weight = (columns @ grad_rows.T).reshape(kernel_h, kernel_w, in_channels, out_channels)
-        grads = (self._grad_input(grad_rows, weight_rows), xp.ascontiguousarray(grad_weight.transpose(3, 2, 0, 1)))
-        return (grads + (grad_rows.sum(axis=1),)) if self.has_bias else grads
+        grad_x = self._grad_input(grad_rows, weight_rows) if self.needs_input_grad[0] else None
+        grads = (grad_x, xp.ascontiguousarray(grad_weight.transpose(3, 2, 0, 1)))
+        return grads + (grad_rows.sum(axis=1),) if len(self.inputs) == 3 else grads
 
     def _grad_input(self, grad_rows, weight_rows):
-        if not self.inputs[0].requires_grad:  # e.g. the input images: skip the costliest part of the backward
-            return None
         grad_columns = (weight_rows.T @ grad_rows).reshape(self.columns_shape)
         grad_padded = col2im(grad_columns, self.padded_shape, self.stride)
         return batch_first(unpad_spatial(grad_padded, self.padding))
@@ -230,23 +282,5 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     an int or a pair (height, width). Returns (N, C_out, H_out, W_out) with
     H_out = (H + 2 pad_h - kh) // stride_h + 1, and likewise W_out.
     """
-    stride, padding = pair(stride, "conv2d: stride"), pair(padding, "conv2d: padding")
-    if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(
-            f"conv2d: stride must be positive and padding non-negative, got stride={stride}, padding={padding}"
-        )
-    if x.ndim != 4:
-        raise ValueError(f"conv2d expects x of shape (N, C_in, H, W), got shape {tuple(x.shape)}")
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d expects weight of shape (C_out, C_in, kh, kw), got shape {tuple(weight.shape)}")
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(
-            f"conv2d: x has {x.shape[1]} channels but weight of shape {tuple(weight.shape)} expects "
-            f"{weight.shape[1]} input channels"
-        )
-    check_kernel_fits("conv2d", x.shape[2:], weight.shape[2:], padding)
-    if bias is None:
-        return Conv2d(stride, padding)(x, weight)
-    if tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"conv2d: bias must have shape (C_out,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
-    return Conv2d(stride, padding)(x, weight, bias)
+    stride, padding = check_conv2d_arguments("conv2d", x, weight, bias, stride, padding)
+    return Conv2d(stride, padding)(*conv_arguments(x, weight, bias))

@@ -3,12 +3,9 @@
 The scaling keeps every element's expected value unchanged, so at evaluation
 time dropout is simply the identity.
 
-The mask is drawn from 16-bit random integers (an element is kept when its
-draw is at least round(p * 65536)), two to three times faster than drawing
-floats, so the keep probability is 1 - p rounded to a multiple of 1/65536
-(exact for p = 0 and p = 1). It is drawn in the memory order of x, so that for a batch-last
-activation (see conv.py) the mask, the output and the gradient share x's
-layout and every product sweeps contiguous memory.
+Two tiers: :func:`dropout_simple` draws the mask as ``random(shape) >= p``;
+:func:`dropout` draws it from 16-bit integers in x's memory order (the model
+uses it). Given the same mask they compute the same output and gradient.
 """
 import math
 
@@ -16,11 +13,52 @@ import numpy
 
 from minigrad.backend import random_generator, to_device
 from minigrad.checks import probability
+from minigrad.layout import memory_order
 from minigrad.tensor import Function, as_tensor
 
 DRAW_LEVELS = 2**16  # the number of distinct values of one uint16 draw
 
 
+def skips_dropout(p, training, name):
+    """The one check of dropout's p; True when dropout is the identity (eval mode or p == 0)."""
+    probability(p, f"{name} p")
+    return not training or p == 0
+
+
+# The plain tier: y = x keep / (1 - p), with keep = random(shape) >= p.
+class DropoutSimple(Function):
+    """y = x keep / (1 - p) for a constant boolean keep; backward: dx = dy keep / (1 - p) (0 where p = 1)."""
+
+    def __init__(self, p):
+        self.scale = 1 / (1 - p) if p < 1 else 0
+
+    def forward(self, x, keep):
+        self.save_for_backward(keep)
+        return x * keep * x.dtype.type(self.scale)
+
+    def backward(self, grad_output):
+        (keep,) = self.saved
+        return grad_output * keep * grad_output.dtype.type(self.scale), None
+
+
+def dropout_simple(x, p=0.5, training=True, generator=None):
+    """dropout with its mask drawn as generator.random(shape) >= p, for reading and for testing dropout against."""
+    if skips_dropout(p, training, "dropout_simple"):
+        return x
+    x = as_tensor(x)
+    generator = random_generator(x.device) if generator is None else generator
+    return DropoutSimple(p)(x, generator.random(x.shape) >= p)
+
+
+# The fast tier: the mask from 16-bit integers, in x's memory order.
+#
+# An element is kept when its uint16 draw is at least round(p * 65536): two to
+# three times faster than drawing floats, at the cost of rounding the keep
+# probability 1 - p to a multiple of 1/65536 (exact for p = 0 and p = 1). The
+# mask is drawn in the memory order of x, so for a batch-last activation the
+# mask, the output and the gradient share x's layout and every product sweeps
+# contiguous memory. The mask arrives pre-scaled by 1/(1-p): one product per pass.
+# `python benchmarks/layer_times.py` times it in the model's layout.
 class Dropout(Function):
     """y = x mask, with mask 0 where dropped and 1/(1-p) where kept; backward: dx = dy mask.
 
@@ -32,14 +70,9 @@ class Dropout(Function):
         self.save_for_backward(mask)
         return x * mask
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (mask,) = self.saved
-        return grad * mask, None
-
-
-def memory_order(array):
-    """The axes of array from the largest stride to the smallest: the order its elements lie in memory."""
-    return sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis]))
+        return grad_output * mask, None
 
 
 def uniform_uint16(generator, shape):
@@ -68,12 +101,13 @@ def dropout(x, p=0.5, training=True, generator=None):
     """Zero each element of x with probability p in training, scaling the rest by 1/(1-p).
 
     Identity when not training or p == 0; zeros when p == 1 (as PyTorch).
+    The keep probability is 1 - p rounded to a multiple of 1/65536 (the mask
+    comes from 16-bit draws; :func:`dropout_simple` draws exact floats).
     generator: a NumPy or CuPy ``Generator`` that draws the mask (see
     uniform_uint16); by default the minigrad generator of x's device (see
     ``minigrad.manual_seed``).
     """
-    probability(p, "dropout p")
-    if not training or p == 0:
+    if skips_dropout(p, training, "dropout"):
         return x
     x = as_tensor(x)
     if p == 1:

@@ -1,4 +1,4 @@
-"""Elementwise functions: exp, log, sqrt, the activations relu/sigmoid/tanh, clip and where."""
+"""Elementwise math functions: exp, log, sqrt, clip and where (the activations live in activation.py)."""
 from minigrad.backend import get_array_module
 from minigrad.functional.arithmetic import unbroadcast
 from minigrad.tensor import Function, as_tensor
@@ -12,9 +12,9 @@ class Exp(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (grad * output,)
+        return (grad_output * output,)
 
 
 class Log(Function):
@@ -22,9 +22,9 @@ class Log(Function):
         self.save_for_backward(a)
         return get_array_module(a).log(a)
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (a,) = self.saved
-        return (grad / a,)
+        return (grad_output / a,)
 
 
 class Sqrt(Function):
@@ -35,53 +35,9 @@ class Sqrt(Function):
         self.save_for_backward(output)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (output,) = self.saved
-        return (grad / (2 * output),)
-
-
-class ReLU(Function):
-    """max(a, 0); at the kink a = 0 the chosen subgradient is 0, as in PyTorch."""
-
-    def forward(self, a):
-        self.save_for_backward(a > 0)
-        return get_array_module(a).maximum(a, 0)  # not a * (a > 0), which makes relu(-inf) = nan
-
-    def backward(self, grad):
-        (positive,) = self.saved
-        return (grad * positive,)
-
-
-class Sigmoid(Function):
-    """s = 1 / (1 + exp(-a)); ds = s (1 - s) da.
-
-    Computed from e = exp(-|a|), which never overflows: s = 1 / (1 + e) for a >= 0
-    and e / (1 + e) for a < 0, so that tiny outputs keep their relative precision.
-    """
-
-    def forward(self, a):
-        xp = get_array_module(a)
-        e = xp.exp(-xp.abs(a))
-        output = xp.where(a >= 0, 1, e) / (1 + e)
-        self.save_for_backward(output)
-        return output
-
-    def backward(self, grad):
-        (output,) = self.saved
-        return (grad * output * (1 - output),)
-
-
-class Tanh(Function):
-    """d tanh(a) = (1 - tanh(a)^2) da."""
-
-    def forward(self, a):
-        output = get_array_module(a).tanh(a)
-        self.save_for_backward(output)
-        return output
-
-    def backward(self, grad):
-        (output,) = self.saved
-        return (grad * (1 - output * output),)
+        return (grad_output / (2 * output),)
 
 
 class Clip(Function):
@@ -95,28 +51,28 @@ class Clip(Function):
         self.save_for_backward(output == a)
         return output
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (inside,) = self.saved
-        return (grad * inside,)
+        return (grad_output * inside,)
 
 
 class Where(Function):
-    """condition ? a : b, elementwise with broadcasting; the condition is a constant boolean array."""
+    """condition ? a : b, elementwise with broadcasting; the condition is a constant boolean input."""
 
-    def __init__(self, condition):
-        self.condition = condition
-
-    def forward(self, a, b):
+    def forward(self, condition, a, b):
         self.shapes = a.shape, b.shape
-        return get_array_module(a).where(self.condition, a, b)
+        self.save_for_backward(condition)
+        return get_array_module(a).where(condition, a, b)
 
-    def backward(self, grad):
-        zero = grad.dtype.type(0)
-        xp = get_array_module(grad)
-        return (
-            unbroadcast(xp.where(self.condition, grad, zero), self.shapes[0]),
-            unbroadcast(xp.where(self.condition, zero, grad), self.shapes[1]),
-        )
+    def backward(self, grad_output):
+        (condition,), zero = self.saved, grad_output.dtype.type(0)
+        xp = get_array_module(grad_output)
+        grad_a = grad_b = None
+        if self.needs_input_grad[1]:
+            grad_a = unbroadcast(xp.where(condition, grad_output, zero), self.shapes[0])
+        if self.needs_input_grad[2]:
+            grad_b = unbroadcast(xp.where(condition, zero, grad_output), self.shapes[1])
+        return None, grad_a, grad_b
 
 
 def exp(a):
@@ -131,18 +87,6 @@ def sqrt(a):
     return Sqrt()(a)
 
 
-def relu(a):
-    return ReLU()(a)
-
-
-def sigmoid(a):
-    return Sigmoid()(a)
-
-
-def tanh(a):
-    return Tanh()(a)
-
-
 def clip(a, low=None, high=None):
     if low is None and high is None:
         raise ValueError("clip needs at least one of low and high")
@@ -151,7 +95,7 @@ def clip(a, low=None, high=None):
 
 def where(condition, a, b):
     """Elementwise ``a`` where ``condition`` holds, else ``b``; condition is a boolean array or Tensor."""
-    condition = as_tensor(condition, like=(a, b)).data
+    condition = as_tensor(condition, like=(a, b))
     if condition.dtype != bool:
         raise TypeError(f"where: the condition must be boolean, got {condition.dtype}")
-    return Where(condition)(a, b)
+    return Where()(condition, a, b)

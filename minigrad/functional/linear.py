@@ -11,18 +11,19 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None):
         rows = x.reshape(-1, x.shape[-1])
-        self.input_shape, self.has_bias = x.shape, bias is not None
+        self.input_shape = x.shape
         self.save_for_backward(rows, weight)
         output = rows @ weight.T
         if bias is not None:
             output += bias
         return output.reshape(x.shape[:-1] + (len(weight),))
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         rows, weight = self.saved
-        grad_rows = grad.reshape(-1, grad.shape[-1])
-        grads = ((grad_rows @ weight).reshape(self.input_shape), grad_rows.T @ rows)
-        return (grads + (grad_rows.sum(axis=0),)) if self.has_bias else grads
+        grad_rows = grad_output.reshape(-1, grad_output.shape[-1])
+        grad_x = (grad_rows @ weight).reshape(self.input_shape) if self.needs_input_grad[0] else None
+        grads = (grad_x, grad_rows.T @ rows)
+        return grads + (grad_rows.sum(axis=0),) if len(self.inputs) == 3 else grads
 
 
 def linear(x, weight, bias=None):
@@ -39,10 +40,6 @@ def linear(x, weight, bias=None):
             f"linear: x has {x.shape[-1]} input features (the last axis of its shape {tuple(x.shape)}) "
             f"but weight of shape {tuple(weight.shape)} expects {weight.shape[1]}"
         )
-    if bias is None:
-        return Linear()(x, weight)
-    if tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(
-            f"linear: bias must have shape (out_features,) = ({weight.shape[0]},), got {tuple(bias.shape)}"
-        )
-    return Linear()(x, weight, bias)
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape (out_features,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
+    return Linear()(*((x, weight) if bias is None else (x, weight, bias)))

@@ -1,4 +1,5 @@
-"""Softmax cross-entropy on integer class labels, fused into one op for stability and speed."""
+"""Softmax cross-entropy on integer class labels: fused into one op for stability and speed
+(:func:`cross_entropy`), and composed of the plain ops (:func:`cross_entropy_simple`)."""
 import numpy
 
 from minigrad.backend import get_array_module
@@ -15,54 +16,73 @@ class CrossEntropy(Function):
     respect to the logits is softmax(logits) - q (divided by N for the mean).
     """
 
-    def __init__(self, target, label_smoothing, reduction):
-        self.target, self.label_smoothing, self.reduction = target, label_smoothing, reduction
+    def __init__(self, label_smoothing, reduction):
+        self.label_smoothing, self.reduction = label_smoothing, reduction
 
-    def forward(self, logits):
+    def forward(self, logits, target):
         xp = get_array_module(logits)
         log_probabilities = log_softmax_array(logits, axis=1)
         rows = xp.arange(len(logits))
-        losses = -(1 - self.label_smoothing) * log_probabilities[rows, self.target]
+        losses = -(1 - self.label_smoothing) * log_probabilities[rows, target]
         if self.label_smoothing:
             losses -= self.label_smoothing * log_probabilities.mean(axis=1)
-        self.save_for_backward(log_probabilities)
+        self.save_for_backward(log_probabilities, target)
         if self.reduction == "none":
             return losses
         return losses.sum() / (len(logits) if self.reduction == "mean" else 1)
 
-    def backward(self, grad):
-        (log_probabilities,) = self.saved
+    def backward(self, grad_output):
+        log_probabilities, target = self.saved
         xp = get_array_module(log_probabilities)
         classes = log_probabilities.shape[1]
         grad_logits = xp.exp(log_probabilities)
         grad_logits -= self.label_smoothing / classes
-        grad_logits[xp.arange(len(grad_logits)), self.target] -= 1 - self.label_smoothing
+        grad_logits[xp.arange(len(grad_logits)), target] -= 1 - self.label_smoothing
         if self.reduction == "none":
-            return (grad_logits * grad[:, None],)
-        scale = grad / len(grad_logits) if self.reduction == "mean" else grad
-        return (grad_logits * scale,)
+            return grad_logits * grad_output[:, None], None
+        scale = grad_output / len(grad_logits) if self.reduction == "mean" else grad_output
+        return grad_logits * scale, None
+
+
+def check_cross_entropy_arguments(name, logits, target, label_smoothing, reduction):
+    """The one check of cross_entropy's arguments; returns target as an integer array on logits' device.
+
+    Labels out of range raise on the CPU only: reading a GPU result back would stall the GPU every batch
+    (PyTorch's asynchronous CUDA does not check them either).
+    """
+    xp = get_array_module(logits.data)
+    target = xp.asarray(target.data if isinstance(target, Tensor) else target)
+    if logits.ndim != 2:
+        raise ValueError(f"{name} expects logits of shape (N, C), got {logits.shape}")
+    if target.shape != (logits.shape[0],):
+        raise ValueError(f"{name}: target shape {target.shape} does not match logits {logits.shape}; expected ({logits.shape[0]},)")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold integer class indices, got dtype {target.dtype}")
+    if xp is numpy and target.size and (target.min() < 0 or target.max() >= logits.shape[1]):
+        raise ValueError(f"{name}: target values must lie in [0, {logits.shape[1]}), got min {int(target.min())}, max {int(target.max())}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return target
 
 
 def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     """Cross-entropy of logits (N, C) against integer labels target (N,) in [0, C).
 
-    Same meaning as PyTorch's ``F.cross_entropy`` for class-index targets. Labels out of
-    range raise on the CPU; on the GPU they are not checked (as in PyTorch's asynchronous CUDA).
+    Same meaning as PyTorch's ``F.cross_entropy`` for class-index targets.
     """
-    target = target.data if isinstance(target, Tensor) else target
-    xp = get_array_module(logits.data)
-    target = xp.asarray(target)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
-    if target.shape != (logits.shape[0],):
-        raise ValueError(f"cross_entropy: target shape {target.shape} does not match logits {logits.shape}; expected ({logits.shape[0]},)")
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {target.dtype}")
-    # Range-checked on the CPU only: reading a GPU result back would stall the GPU every batch.
-    if xp is numpy and target.size and (target.min() < 0 or target.max() >= logits.shape[1]):
-        raise ValueError(f"cross_entropy: target values must lie in [0, {logits.shape[1]}), got min {int(target.min())}, max {int(target.max())}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return CrossEntropy(target, label_smoothing, reduction)(logits)
+    target = check_cross_entropy_arguments("cross_entropy", logits, target, label_smoothing, reduction)
+    return CrossEntropy(label_smoothing, reduction)(logits, target)
+
+
+def cross_entropy_simple(logits, target, label_smoothing=0.0, reduction="mean"):
+    """cross_entropy composed of log_softmax, indexing and means, whose backwards autograd chains:
+    for reading, and for testing the fused :func:`cross_entropy` against."""
+    target = check_cross_entropy_arguments("cross_entropy_simple", logits, target, label_smoothing, reduction)
+    log_probabilities = logits.log_softmax(axis=1)
+    picked = log_probabilities[logits.xp.arange(len(target)), target]  # log p of each true class
+    losses = -(1 - label_smoothing) * picked - label_smoothing * log_probabilities.mean(axis=1)
+    if reduction == "none":
+        return losses
+    return losses.mean() if reduction == "mean" else losses.sum()

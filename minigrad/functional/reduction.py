@@ -32,9 +32,9 @@ class Sum(Function):
         self.axes, self.shape = normalize_axes(self.axis, a.ndim), a.shape
         return a.sum(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, grad):
-        xp = get_array_module(grad)
-        return (xp.broadcast_to(expand_reduced(grad, self.shape, self.axes), self.shape),)
+    def backward(self, grad_output):
+        xp = get_array_module(grad_output)
+        return (xp.broadcast_to(expand_reduced(grad_output, self.shape, self.axes), self.shape),)
 
 
 class Mean(Sum):
@@ -44,9 +44,9 @@ class Mean(Sum):
         self.axes, self.shape = normalize_axes(self.axis, a.ndim), a.shape
         return a.mean(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         count = math.prod(self.shape[axis] for axis in self.axes)
-        return super().backward(grad / count)
+        return super().backward(grad_output / count)
 
 
 class Max(Function):
@@ -62,11 +62,11 @@ class Max(Function):
         return output if self.keepdims else output.reshape(
             tuple(size for axis, size in enumerate(a.shape) if axis not in self.axes))
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         (is_max,) = self.saved
-        grad = expand_reduced(grad, is_max.shape, self.axes)
+        grad_output = expand_reduced(grad_output, is_max.shape, self.axes)
         ties = is_max.sum(axis=self.axes, keepdims=True)
-        return (grad * is_max / ties.astype(grad.dtype),)
+        return (grad_output * is_max / ties.astype(grad_output.dtype),)
 
 
 def sum(a, axis=None, keepdims=False):

@@ -16,8 +16,8 @@ class Reshape(Function):
         self.input_shape = a.shape
         return a.reshape(self.shape)
 
-    def backward(self, grad):
-        return (grad.reshape(self.input_shape),)
+    def backward(self, grad_output):
+        return (grad_output.reshape(self.input_shape),)
 
 
 class Transpose(Function):
@@ -35,11 +35,11 @@ class Transpose(Function):
             self.permutation = tuple(axis % a.ndim for axis in self.axes)
         return a.transpose(self.permutation)
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         inverse = [0] * len(self.permutation)
         for position, axis in enumerate(self.permutation):
             inverse[axis] = position
-        return (grad.transpose(inverse),)
+        return (grad_output.transpose(inverse),)
 
 
 class BroadcastTo(Function):
@@ -50,8 +50,8 @@ class BroadcastTo(Function):
         self.input_shape = a.shape
         return get_array_module(a).broadcast_to(a, self.shape)
 
-    def backward(self, grad):
-        return (unbroadcast(grad, self.input_shape),)
+    def backward(self, grad_output):
+        return (unbroadcast(grad_output, self.input_shape),)
 
 
 class GetItem(Function):
@@ -64,13 +64,13 @@ class GetItem(Function):
         self.input_shape = a.shape
         return a[self.index]
 
-    def backward(self, grad):
-        xp = get_array_module(grad)
-        grad_input = xp.zeros(self.input_shape, dtype=grad.dtype)
+    def backward(self, grad_output):
+        xp = get_array_module(grad_output)
+        grad_input = xp.zeros(self.input_shape, dtype=grad_output.dtype)
         if _is_basic_index(self.index):  # a view: no element is picked twice, plain assignment suffices
-            grad_input[self.index] = grad
+            grad_input[self.index] = grad_output
         else:  # unbuffered: an element picked k times gets the sum of its k gradients
-            xp.add.at(grad_input, self.index, grad)
+            xp.add.at(grad_input, self.index, grad_output)
         return (grad_input,)
 
 
@@ -89,9 +89,9 @@ class Concatenate(Function):
         self.sizes = [array.shape[self.axis] for array in arrays]
         return get_array_module(arrays[0]).concatenate(arrays, axis=self.axis)
 
-    def backward(self, grad):
+    def backward(self, grad_output):
         boundaries = list(itertools.accumulate(self.sizes))[:-1]
-        return tuple(get_array_module(grad).split(grad, boundaries, axis=self.axis))
+        return tuple(get_array_module(grad_output).split(grad_output, boundaries, axis=self.axis))
 
 
 class Stack(Function):
@@ -103,9 +103,9 @@ class Stack(Function):
     def forward(self, *arrays):
         return get_array_module(arrays[0]).stack(arrays, axis=self.axis)
 
-    def backward(self, grad):
-        xp = get_array_module(grad)
-        return tuple(xp.moveaxis(grad, self.axis, 0))
+    def backward(self, grad_output):
+        xp = get_array_module(grad_output)
+        return tuple(xp.moveaxis(grad_output, self.axis, 0))
 
 
 class ToDevice(Function):
@@ -118,8 +118,8 @@ class ToDevice(Function):
         self.source = backend.device_of(a)
         return backend.to_device(a, self.device)
 
-    def backward(self, grad):
-        return (backend.to_device(grad, self.source),)
+    def backward(self, grad_output):
+        return (backend.to_device(grad_output, self.source),)
 
 
 def reshape(a, shape):

@@ -15,16 +15,6 @@ from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
 
 
-def _check_4d(layer, x):
-    if x.ndim != 4:
-        raise ValueError(f"{layer} expects a 4-D input (N, C, H, W), got {x.ndim}-D input of shape {x.shape}")
-
-
-def _check_channels(layer, expected, x):
-    if x.shape[1] != expected:
-        raise ValueError(f"{layer} expected input with {expected} channels, got {x.shape[1]}")
-
-
 def _pytorch_default_init(weight, bias):
     """Linear's and Conv2d's default: kaiming_uniform_(a=sqrt(5)), i.e. weight and bias ~ U(+-1/sqrt(fan_in))."""
     init.kaiming_uniform_(weight, a=math.sqrt(5))
@@ -48,8 +38,6 @@ class Linear(Module):
         _pytorch_default_init(self.weight, self.bias)
 
     def forward(self, x):
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear expected input with {self.in_features} features (last axis), got shape {x.shape}")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -72,8 +60,6 @@ class Conv2d(Module):
         _pytorch_default_init(self.weight, self.bias)
 
     def forward(self, x):
-        _check_4d("Conv2d", x)
-        _check_channels("Conv2d", self.in_channels, x)
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
@@ -104,8 +90,8 @@ class BatchNorm2d(Module):
             self.register_buffer(name, Tensor(array) if track_running_stats else None)
 
     def forward(self, x):
-        _check_4d("BatchNorm2d", x)
-        _check_channels("BatchNorm2d", self.num_features, x)
+        if x.ndim != 4:  # batch_norm also takes (N, C); the 2d layer does not
+            raise ValueError(f"BatchNorm2d expects a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
         use_batch_statistics = self.training or self.running_mean is None
         if self.training and self.num_batches_tracked is not None:
             self.num_batches_tracked.data += 1
@@ -120,7 +106,10 @@ class BatchNorm2d(Module):
 
 
 class Dropout(Module):
-    """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval."""
+    """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval.
+
+    The keep probability 1 - p is rounded to a multiple of 1/65536 (see ``F.dropout``).
+    """
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -138,6 +127,20 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """x for x > 0, negative_slope * x otherwise, elementwise."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
 
 
 class Flatten(Module):

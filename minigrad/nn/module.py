@@ -164,13 +164,27 @@ class Module:
         for parameter in self.parameters():
             parameter.grad = None
 
-    def to(self, device):
-        """Move every parameter, gradient and buffer to ``device`` in place; returns self."""
-        device = backend.normalize_device(device)
+    def to(self, target):
+        """In place, returns self: ``to(device)`` moves every parameter, gradient and buffer to 'cpu' or
+        'gpu'; ``to(dtype)`` converts the floating ones to that floating dtype (integer counters stay)."""
+        floating_dtype = _floating_dtype(target)
+        if floating_dtype is None:
+            device = backend.normalize_device(target)
+            return self._convert(lambda array: True, lambda array: backend.to_device(array, device))
+        return self._convert(lambda array: array.dtype.kind == "f", lambda array: array.astype(floating_dtype))
+
+    def double(self):
+        """Parameters and floating buffers in float64, e.g. to gradcheck a layer."""
+        return self.to(numpy.float64)
+
+    def float(self):
+        return self.to(numpy.float32)
+
+    def _convert(self, applies, convert):
         for tensor in [*self.parameters(), *self.buffers()]:
-            tensor.data = backend.to_device(tensor.data, device)
-            if tensor.grad is not None:
-                tensor.grad = backend.to_device(tensor.grad, device)
+            if applies(tensor.data):
+                tensor.data = convert(tensor.data)
+                tensor.grad = None if tensor.grad is None else convert(tensor.grad)
         return self
 
     # Saving and loading
@@ -224,6 +238,17 @@ class Module:
             child_text = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {child_text}")
         return "\n".join(lines + [")"])
+
+
+def _floating_dtype(target):
+    """target as a floating NumPy dtype, or None when it names no dtype (then it names a device)."""
+    try:
+        dtype = numpy.dtype(target)
+    except TypeError:
+        return None
+    if dtype.kind != "f":
+        raise ValueError(f"Module.to: only floating dtypes convert a module, got {dtype}")
+    return dtype
 
 
 def _is_buffer_value(value):

@@ -3,6 +3,8 @@
 It runs one forward pass with a hook on every module, and each hook records a
 row when its module's forward finishes: so rows appear in the order the layers
 finish, and a container (which finishes after its children) follows them.
+Pure groupings get no row of their own, only their layers do: the model itself,
+every Sequential, and any module whose class sets ``summary_row = False``.
 """
 import math
 
@@ -30,6 +32,11 @@ def _elements(shape):
     return math.prod(shape)
 
 
+def _has_row(module, model):
+    """Whether ``module`` of ``model`` gets a row: every module but the groupings."""
+    return module is not model and not isinstance(module, Sequential) and getattr(module, "summary_row", True)
+
+
 def _record_rows(model, x, batch_size):
     """Run model(x) and return one (name, output shape, own parameter count) per module forward."""
     rows, handles = [], []
@@ -39,7 +46,7 @@ def _record_rows(model, x, batch_size):
         rows.append((f"{type(module).__name__}-{len(rows) + 1}", _shapes(output, batch_size), own))
 
     for module in model.modules():
-        if module is not model and not isinstance(module, Sequential):
+        if _has_row(module, model):
             handles.append(module.register_forward_hook(record))
     modes = [(module, module.training) for module in model.modules()]
     try:

@@ -104,12 +104,12 @@ def test_add_shape_mismatch_names_op_and_shapes():
 
 
 def test_matmul_shape_mismatch_names_op_and_shapes():
-    with pytest.raises(ValueError, match=r"MatMul on shapes \(2, 3\), \(4, 5\): inner dimensions differ: 3 vs 4"):
+    with pytest.raises(ValueError, match=r"MatMul on shapes \(2, 3\), \(4, 5\)"):
         Tensor(numpy.ones((2, 3))) @ Tensor(numpy.ones((4, 5)))
 
 
 def test_matmul_rejects_scalars():
-    with pytest.raises(ValueError, match="at least one dimension"):
+    with pytest.raises(ValueError, match=r"MatMul on shapes \(\), \(3,\)"):
         F.matmul(Tensor(2.0), Tensor(numpy.ones(3)))
 
 

@@ -3,8 +3,10 @@ import numpy
 import pytest
 
 from minigrad import Tensor, backend, gradcheck
-from minigrad.functional import batch_norm, conv2d, relu
-from minigrad.functional.conv import batch_first, batch_last, col2im, im2col, pad_spatial, sliding_output_shape
+from helpers import assert_same_outputs_and_gradients
+from minigrad.functional import batch_norm, conv2d, conv2d_simple, relu
+from minigrad.functional.conv import col2im, im2col, pad_spatial, sliding_output_shape
+from minigrad.layout import batch_first, batch_last
 
 # (batch, in_channels, out_channels, image (H, W), kernel (kh, kw), stride, padding, with_bias)
 CASES = [
@@ -225,3 +227,38 @@ def test_gpu_matches_cpu(case):
 def test_gpu_gradcheck():
     _, tensors, stride, padding = make_inputs((1, 2, 2, (4, 5), (3, 2), 2, 1, True), device="gpu")
     assert gradcheck(lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), tensors)
+
+
+# conv2d_simple, the plain tier: the definition, finite differences, and the fast conv2d equal to it.
+# (batch, in_channels, out_channels, image (H, W), kernel (kh, kw), stride, padding, with_bias)
+TIER_CASES = [
+    (1, 3, 4, (7, 5), (3, 2), 1, 0, True),  # batch 1, non-square image and kernel
+    (2, 2, 3, (9, 8), (2, 2), 3, 2, False),  # stride > kernel, padding 2
+    (3, 2, 2, (6, 7), (3, 3), (2, 1), (2, 0), True),
+]
+
+
+@pytest.mark.parametrize("case", CASES + TIER_CASES)
+def test_conv2d_simple_matches_per_pixel_loop(case):
+    (x, weight, bias), tensors, stride, padding = make_inputs(case)
+    output = conv2d_simple(*tensors[:2], tensors[2] if bias is not None else None, stride=stride, padding=padding)
+    numpy.testing.assert_allclose(output.data, reference_conv2d(x, weight, bias, stride, padding), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES + TIER_CASES)
+def test_conv2d_simple_gradcheck(case):
+    _, tensors, stride, padding = make_inputs(case)
+    assert gradcheck(lambda *inputs: conv2d_simple(*inputs, stride=stride, padding=padding), tensors)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES + TIER_CASES)
+def test_fast_conv2d_equals_conv2d_simple(case, dtype, device):
+    (x, weight, bias), _, stride, padding = make_inputs(case)
+    output_shape = reference_conv2d(x, weight, bias, stride, padding).shape
+    upstream = numpy.random.default_rng(1).standard_normal(output_shape)
+    assert_same_outputs_and_gradients(
+        lambda *inputs: conv2d(*inputs, stride=stride, padding=padding),
+        lambda *inputs: conv2d_simple(*inputs, stride=stride, padding=padding),
+        [x, weight, bias], upstream, device, dtype,
+    )

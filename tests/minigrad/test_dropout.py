@@ -5,7 +5,9 @@ import pytest
 
 import minigrad
 from minigrad import Tensor, backend, gradcheck
-from minigrad.functional import dropout
+from helpers import assert_same_outputs_and_gradients
+from minigrad.functional import dropout, dropout_simple
+from minigrad.functional.dropout import Dropout, DropoutSimple
 
 
 class RecordingGenerator:
@@ -133,3 +135,39 @@ def test_gpu_gradcheck_with_a_fixed_mask():
     cupy = pytest.importorskip("cupy")
     x = Tensor(numpy.random.default_rng(0).standard_normal((4, 5)), requires_grad=True, device="gpu")
     assert gradcheck(lambda x: dropout(x, 0.4, generator=cupy.random.default_rng(7)), [x])
+
+
+# dropout_simple, the plain tier: its mask by definition, finite differences, and the fast Dropout equal to it
+# given the same mask (the two tiers draw their masks differently; the fast mask's statistics are tested above).
+def test_dropout_simple_mask_is_random_at_least_p():
+    x = Tensor(numpy.random.default_rng(0).standard_normal((30, 20)))
+    output = dropout_simple(x, 0.3, generator=numpy.random.default_rng(5))
+    keep = numpy.random.default_rng(5).random(x.shape) >= 0.3
+    numpy.testing.assert_allclose(output.data, x.data * keep / 0.7, rtol=1e-6)
+
+
+def test_dropout_simple_gradcheck_with_a_fixed_mask():
+    x = Tensor(numpy.random.default_rng(0).standard_normal((4, 5)), requires_grad=True)
+    assert gradcheck(lambda x: dropout_simple(x, 0.4, generator=numpy.random.default_rng(7)), [x])
+
+
+def test_dropout_simple_identity_and_p_one():
+    x = Tensor(numpy.ones((3, 4)), requires_grad=True)
+    assert dropout_simple(x, 0.5, training=False) is x and dropout_simple(x, 0.0) is x
+    output = dropout_simple(x, 1.0)
+    output.backward(numpy.ones((3, 4)))
+    assert not output.data.any() and not x.grad.any()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (6, 11)])
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_fast_dropout_equals_dropout_simple_given_the_same_mask(p, shape, dtype, device):
+    rng = numpy.random.default_rng(0)
+    x, keep, upstream = rng.standard_normal(shape), rng.random(shape) >= p, rng.standard_normal(shape)
+    keep_on_device = Tensor(keep, device=device).data
+    assert_same_outputs_and_gradients(
+        lambda x: Dropout()(x, (keep_on_device * (1 / (1 - p))).astype(dtype)),
+        lambda x: DropoutSimple(p)(x, keep_on_device),
+        [x], upstream, device, dtype,
+    )

@@ -1,4 +1,4 @@
-"""exp, log, sqrt, relu, sigmoid, tanh, clip, where: values, gradients, and the chosen subgradients at kinks."""
+"""exp, log, sqrt, relu, leaky_relu, sigmoid, tanh, clip, where: values, gradients, and the chosen subgradients at kinks."""
 import math
 import warnings
 
@@ -6,7 +6,7 @@ import numpy
 import pytest
 
 import minigrad.functional as F
-from minigrad import Tensor, gradcheck
+from minigrad import Tensor, gradcheck, nn
 from helpers import leaf
 
 RNG = numpy.random.default_rng(1)
@@ -28,6 +28,7 @@ UNARY_CASES = {
     "log": (F.log, math.log, lambda: RNG.uniform(0.2, 3.0, (2, 3))),
     "sqrt": (F.sqrt, math.sqrt, lambda: RNG.uniform(0.2, 3.0, (2, 3))),
     "relu": (F.relu, lambda v: max(v, 0.0), lambda: away_from_zero(2, 3)),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda v: v if v > 0 else 0.2 * v, lambda: away_from_zero(2, 3)),
     "sigmoid": (F.sigmoid, lambda v: 1 / (1 + math.exp(-v)), lambda: 3 * RNG.standard_normal((2, 3))),
     "tanh": (F.tanh, math.tanh, lambda: RNG.standard_normal((2, 3))),
 }
@@ -123,3 +124,9 @@ def test_where_with_scalar_branch_and_tensor_condition():
 def test_where_needs_a_boolean_condition():
     with pytest.raises(TypeError, match="condition must be boolean, got float64"):
         F.where(numpy.array([1.0, 0.0]), Tensor([1.0, 2.0]), Tensor([3.0, 4.0]))
+
+
+def test_leaky_relu_layer_and_default_slope():
+    x = Tensor([-2.0, 0.0, 3.0])
+    numpy.testing.assert_allclose(nn.LeakyReLU()(x).numpy(), [-0.02, 0.0, 3.0], rtol=1e-6)
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"

@@ -1,10 +1,14 @@
-"""gradcheck must catch wrong backwards, including one that a plain sum of the outputs would hide."""
+"""gradcheck must catch wrong backwards, including one that a plain sum of the outputs would hide, and name the op at fault."""
+import re
+
 import numpy
 import pytest
 
+import minigrad
 import minigrad.functional as F
-from minigrad import Function, GradcheckError, Tensor, gradcheck
+from minigrad import Function, GradcheckError, Tensor, gradcheck, nn
 from minigrad.gradcheck import numerical_gradient
+from minigrad.graph import ops_in_forward_order
 from helpers import leaf
 
 RNG = numpy.random.default_rng(6)
@@ -140,3 +144,97 @@ def test_sampled_check_still_catches_a_wrong_element_it_samples():
     with pytest.raises(GradcheckError, match=r"at index \(1, 2\)"):
         gradcheck(lambda a: OneBadElement()(a), [x], samples=8)
     assert gradcheck(lambda a: a * a, [x], samples=3)
+
+
+def test_a_gradient_off_by_a_constant_factor_is_named_as_such():
+    with pytest.raises(GradcheckError, match=r"analytic = numeric x 2\b") as error:
+        gradcheck(DoubledSquare(), [leaf(RNG.uniform(0.5, 1.0, (2, 3)))])
+    assert "culprit" not in str(error.value)  # one op: it is the culprit, already named
+
+
+def test_an_error_that_is_no_factor_reports_none():
+    with pytest.raises(GradcheckError) as error:
+        gradcheck(lambda a: OneBadElement()(a), [leaf(RNG.standard_normal((2, 4)))])
+    assert "analytic = numeric x" not in str(error.value)
+
+
+# Culprit finding: bugs planted in the ops of a small network
+def small_network():
+    """Conv2d, BatchNorm2d, ReLU, AvgPool2d, Flatten, Linear in float64: six ops, one per module."""
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(12, 2))
+    for tensor in [*model.parameters(), *model.buffers()]:
+        tensor.data = tensor.data.astype(numpy.float64)
+    return model
+
+
+def check_network(model):
+    x = leaf(numpy.random.default_rng(1).standard_normal((2, 2, 4, 4)))
+    return gradcheck(lambda x, *parameters: model(x), [x, *model.parameters()], params=model)
+
+
+def plant_scaled_backward(monkeypatch, position, factor):
+    """Scale every gradient that the backward of the class of the small network's op at ``position`` returns."""
+    op_class = type(ops_in_forward_order(small_network()(leaf(numpy.ones((1, 2, 4, 4)))))[position])
+    backward = op_class.backward
+
+    def scaled(self, grad):
+        return tuple(None if input_grad is None else factor * input_grad for input_grad in backward(self, grad))
+
+    monkeypatch.setattr(op_class, "backward", scaled)
+
+
+def test_a_correct_network_passes_with_its_parameters_named():
+    assert check_network(small_network())
+
+
+@pytest.mark.parametrize("position, culprit", [
+    (0, "op 1 of 6 in forward order, Conv2d of module 0"),
+    (1, "op 2 of 6 in forward order, BatchNorm of module 1"),
+    (2, "op 3 of 6 in forward order, ReLU of module 2"),
+    (5, "op 6 of 6 in forward order, Linear of module 5"),
+], ids=["start", "middle-batchnorm", "middle-relu", "end"])
+def test_the_broken_op_is_named(monkeypatch, position, culprit):
+    model = small_network()
+    plant_scaled_backward(monkeypatch, position, 0.25)
+    with pytest.raises(GradcheckError) as error:
+        check_network(model)
+    assert f"the culprit, the first op whose own backward is wrong: {culprit}\n" in str(error.value)
+
+
+def test_every_failing_input_is_reported_with_its_name_and_factor(monkeypatch):
+    model = small_network()
+    plant_scaled_backward(monkeypatch, 5, 0.25)
+    with pytest.raises(GradcheckError) as error:
+        check_network(model)
+    composite, culprit = str(error.value).split("the culprit")
+    # The input and every parameter get their gradient through the broken Linear (BatchNorm cancels the conv's bias).
+    for name in ("input 0 (shape (2, 2, 4, 4))", "input 1 '0.weight'", "input 3 '1.weight'", "input 4 '1.bias'", "input 5 '5.weight'", "input 6 '5.bias'"):
+        assert re.search(f"gradcheck of Linear failed for {re.escape(name)}.*; analytic = numeric x 0.25$", composite, re.MULTILINE), name
+    assert re.findall(r"^  (input \d(?: '[\w.]+')?)", culprit, re.MULTILINE) == ["input 0", "input 1 '5.weight'", "input 2 '5.bias'"]
+
+
+def test_checking_each_op_leaves_the_running_statistics_to_the_network(monkeypatch):
+    clean = small_network()
+    check_network(clean)
+    broken = small_network()
+    plant_scaled_backward(monkeypatch, 1, 0.25)
+    with pytest.raises(GradcheckError, match="BatchNorm of module 1"):
+        check_network(broken)
+    # Both networks ran the same forward passes of the whole; re-running the BatchNorm op alone must add none.
+    numpy.testing.assert_array_equal(broken[1].running_mean.data, clean[1].running_mean.data)
+    numpy.testing.assert_array_equal(broken[1].running_var.data, clean[1].running_var.data)
+
+
+def test_ops_that_each_pass_point_outside_them():
+    # the product's second factor is x's value without its graph: d/dx misses a term, though Exp and Mul are right
+    with pytest.raises(GradcheckError, match="each of its 2 ops passes on its own"):
+        gradcheck(lambda x: F.exp(x) * Tensor(x.data), [leaf(RNG.standard_normal(3))])
+
+
+def test_of_two_broken_ops_the_first_in_forward_order_is_named(monkeypatch):
+    plant_scaled_backward(monkeypatch, 5, 0.25)
+    plant_scaled_backward(monkeypatch, 1, -1.0)
+    culprit = r"(?m)the culprit, the first op whose own backward is wrong: op 2 of 6 in forward order, BatchNorm of module 1\n"
+    with pytest.raises(GradcheckError, match=culprit + ".*analytic = numeric x -1$"):
+        check_network(small_network())

@@ -6,7 +6,7 @@ import pytest
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
-from helpers import leaf
+from helpers import assert_same_outputs_and_gradients, leaf
 
 RNG = numpy.random.default_rng(5)
 REDUCTIONS = ["mean", "sum", "none"]
@@ -118,3 +118,28 @@ def test_bad_options():
         F.cross_entropy(LOGITS, [0, 1], reduction="avg")
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
         F.cross_entropy(LOGITS, [0, 1], label_smoothing=1.5)
+
+
+# cross_entropy_simple, the plain tier: composed of log_softmax and indexing; the fused op equals it.
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_simple_values_and_gradcheck(reduction, label_smoothing):
+    logits, target = RNG.standard_normal((4, 5)), RNG.integers(0, 5, 4)
+    x = leaf(logits)
+    loss = F.cross_entropy_simple(x, target, label_smoothing=label_smoothing, reduction=reduction)
+    numpy.testing.assert_allclose(loss.numpy(), cross_entropy_by_loops(logits, target, label_smoothing, reduction), rtol=1e-12)
+    assert gradcheck(lambda x: F.cross_entropy_simple(x, target, label_smoothing=label_smoothing, reduction=reduction), [x])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_fused_cross_entropy_equals_cross_entropy_simple(label_smoothing, reduction, dtype, device):
+    rng = numpy.random.default_rng(2)
+    logits, target = rng.standard_normal((6, 10)) * 3, numpy.array([0, 9, 3, 3, 5, 1])
+    upstream = rng.standard_normal(6 if reduction == "none" else ())
+
+    def tier(function):
+        return lambda x: function(x, target, label_smoothing=label_smoothing, reduction=reduction)
+
+    assert_same_outputs_and_gradients(tier(F.cross_entropy), tier(F.cross_entropy_simple), [logits], upstream, device, dtype)

@@ -291,3 +291,20 @@ def test_to_gpu_moves_parameters_buffers_and_grads_and_state_loads_across_device
         numpy.testing.assert_array_equal(array.get(), cpu_state[name])
     net.to("cpu")
     assert all(isinstance(tensor.data, numpy.ndarray) for tensor in [*net.parameters(), *net.buffers()])
+
+
+def test_double_converts_parameters_and_floating_buffers_so_a_layer_can_be_gradchecked():
+    minigrad.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3))
+    assert net.double() is net
+    dtypes = {name: tensor.dtype for name, tensor in net.state_dict().items()}
+    assert dtypes.pop("1.num_batches_tracked") == numpy.int64  # a counter, not converted
+    assert set(dtypes.values()) == {numpy.dtype("float64")}
+    x = Tensor(numpy.random.default_rng(0).standard_normal((2, 2, 4, 5)), requires_grad=True)
+    assert minigrad.gradcheck(lambda x, *parameters: net(x), [x, *net.parameters()])
+    assert net.to("float32") is net and all(tensor.dtype == numpy.float32 for tensor in net.parameters())
+
+
+def test_to_rejects_an_integer_dtype():
+    with pytest.raises(ValueError, match="only floating dtypes"):
+        nn.Linear(2, 3).to("int32")

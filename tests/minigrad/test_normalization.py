@@ -4,8 +4,9 @@ import numpy
 import pytest
 
 from minigrad import Tensor, backend, gradcheck
-from minigrad.functional import batch_norm
-from minigrad.functional.conv import batch_first, batch_last
+from helpers import assert_same_outputs_and_gradients
+from minigrad.functional import batch_norm, batch_norm_simple
+from minigrad.layout import batch_first, batch_last
 
 SHAPES = [(4, 3, 2, 3), (5, 3)]
 
@@ -201,3 +202,51 @@ def test_gpu_gradcheck_training():
     running_mean, running_var = buffers(3, "gpu")
     assert gradcheck(lambda *inputs: batch_norm(inputs[0], running_mean, running_var, *inputs[1:], training=True),
                      make_inputs((3, 3, 2, 2), affine=True, device="gpu"))
+
+
+# batch_norm_simple, the plain tier: finite differences, and the fast batch_norm equal to it.
+TIER_SHAPES = [(4, 3, 2, 3), (5, 3), (1, 3, 3, 5)]  # the last: batch 1, non-square image
+
+
+def tier_inputs(shape, affine, seed=0):
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 2 + 0.5
+    weight, bias = (rng.standard_normal(3), rng.standard_normal(3)) if affine else (None, None)
+    return x, weight, bias
+
+
+def running_buffers(device, dtype):
+    """Running statistics not at 0 and 1, so that eval mode tests something."""
+    return (Tensor(numpy.array([0.3, -0.2, 0.1]), dtype=dtype, device=device),
+            Tensor(numpy.array([1.5, 0.7, 2.0]), dtype=dtype, device=device))
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", TIER_SHAPES)
+def test_batch_norm_simple_gradcheck(shape, training, affine):
+    x, weight, bias = tier_inputs(shape, affine)
+    tensors = [Tensor(array, requires_grad=True) for array in (x, weight, bias) if array is not None]
+    running_mean, running_var = running_buffers("cpu", "float64")
+    assert gradcheck(lambda x, *parameters: batch_norm_simple(
+        x, None if training else running_mean, None if training else running_var, *parameters, training=training), tensors)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", TIER_SHAPES)
+def test_fast_batch_norm_equals_batch_norm_simple(shape, training, affine, dtype, device):
+    x, weight, bias = tier_inputs(shape, affine)
+    buffers_of = {}
+
+    def tier(function):
+        def run(x, weight=None, bias=None):
+            buffers_of[function] = running_buffers(device, dtype)
+            return function(x, *buffers_of[function], weight, bias, training=training)
+        return run
+
+    upstream = numpy.random.default_rng(1).standard_normal(shape)
+    assert_same_outputs_and_gradients(tier(batch_norm), tier(batch_norm_simple), [x, weight, bias], upstream, device, dtype)
+    for fast, plain in zip(buffers_of[batch_norm], buffers_of[batch_norm_simple]):  # the running statistics
+        numpy.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=1e-5 if dtype == "float32" else 1e-12)

@@ -3,8 +3,9 @@ import numpy
 import pytest
 
 from minigrad import Tensor, gradcheck
-from minigrad.functional import avg_pool2d, global_avg_pool2d
-from minigrad.functional.conv import batch_last
+from helpers import assert_same_outputs_and_gradients
+from minigrad.functional import avg_pool2d, avg_pool2d_simple, global_avg_pool2d
+from minigrad.layout import batch_last
 
 # (image (H, W), kernel_size, stride, padding)
 CASES = [((4, 6), 2, None, 0), ((5, 5), 3, 2, 1), ((5, 7), (2, 3), (1, 2), (1, 1)), ((3, 3), 3, None, 0)]
@@ -90,3 +91,25 @@ def test_global_avg_pool2d_is_the_mean_over_the_image():
 def test_bad_input_raises_clear_errors(function, arguments, message):
     with pytest.raises(ValueError, match=message):
         function(Tensor(numpy.zeros(arguments[0])), *arguments[1:])
+
+
+# avg_pool2d_simple, the plain tier: the loop, finite differences, and the fast avg_pool2d equal to it.
+TIER_CASES = CASES + [((7, 9), 2, 3, 0), ((6, 5), (3, 2), 1, (1, 1))]  # stride > kernel; non-square kernel
+
+
+@pytest.mark.parametrize("image, kernel_size, stride, padding", TIER_CASES)
+def test_avg_pool2d_simple_matches_loop_and_gradcheck(image, kernel_size, stride, padding):
+    x = make_input(image)
+    output = avg_pool2d_simple(x, kernel_size, stride, padding)
+    numpy.testing.assert_allclose(output.data, reference_avg_pool2d(x.data, kernel_size, stride, padding), rtol=1e-12)
+    assert gradcheck(lambda x: avg_pool2d_simple(x, kernel_size, stride, padding), [x])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("image, kernel_size, stride, padding", TIER_CASES)
+def test_fast_avg_pool2d_equals_avg_pool2d_simple(image, kernel_size, stride, padding, dtype, device):
+    x = numpy.random.default_rng(0).standard_normal((1, 3) + image)  # batch 1
+    upstream = numpy.random.default_rng(1).standard_normal(reference_avg_pool2d(x, kernel_size, stride, padding).shape)
+    assert_same_outputs_and_gradients(lambda x: avg_pool2d(x, kernel_size, stride, padding),
+                                      lambda x: avg_pool2d_simple(x, kernel_size, stride, padding),
+                                      [x], upstream, device, dtype)

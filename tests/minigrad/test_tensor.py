@@ -152,7 +152,7 @@ def test_backward_on_non_scalar_needs_a_gradient():
 
 
 def test_backward_with_gradient_of_wrong_shape():
-    with pytest.raises(ValueError, match=r"grad has shape \(3,\) but the tensor has shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"grad_output has shape \(3,\) but the tensor has shape \(2,\)"):
         (leaf([1.0, 2.0]) * 2).backward(numpy.ones(3))
 
 
@@ -217,3 +217,30 @@ def test_tensor_to_gpu_and_back():
     (y.to("cpu") * 3).sum().backward()
     assert backend.device_of(y.grad) == "gpu"
     numpy.testing.assert_allclose(grad_on_cpu(y), [3.0, 3.0])
+
+
+def test_needs_input_grad_lets_a_backward_skip_constant_inputs():
+    a, b = Tensor(numpy.ones((2, 3)), requires_grad=True), Tensor(numpy.full((2, 3), 2.0))
+    for function in (F.mul, F.div, F.matmul):
+        right = b if function is not F.matmul else b.T
+        output = function(a, right)
+        assert output.grad_fn.needs_input_grad == (True, False)
+        grads = output.grad_fn.backward(numpy.ones(output.shape))
+        assert grads[0] is not None and grads[1] is None, function.__name__
+
+
+def test_every_array_a_backward_needs_is_freed_after_the_walk():
+    """No op keeps an array on itself outside save_for_backward, so release() frees all of them."""
+    rng = numpy.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 4, 4)), requires_grad=True)
+    weight = Tensor(rng.standard_normal((3, 3, 3, 3)), requires_grad=True)
+    outputs = [
+        F.where(x.data > 0, x, 2 * x), F.cross_entropy(x.reshape(2, -1), numpy.array([1, 0])),
+        F.conv2d(x, weight, padding=1), F.batch_norm(x, None, None, training=True), F.dropout(x, 0.5),
+        F.linear(x, Tensor(rng.standard_normal((5, 4)), requires_grad=True)),
+    ]
+    for output in outputs:
+        function = output.grad_fn
+        output.sum().backward()
+        arrays = [name for name, value in vars(function).items() if hasattr(value, "dtype") and name != "saved"]
+        assert function.saved is None and not arrays, (type(function).__name__, arrays)

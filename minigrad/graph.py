@@ -1,0 +1,125 @@
+"""See the recorded graph: list its ops in forward order, or draw it with Graphviz.
+
+Every op that ran on a tensor requiring grad left a Function behind
+(``tensor.grad_fn``), linked to its input tensors (``function.inputs``).
+:func:`to_dot` turns that graph into Graphviz's DOT text: one box per tensor
+(its name where it is a parameter, its shape and dtype), one ellipse per op, and
+arrows from each op's inputs into it and out of it to its output::
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    text = to_dot(model(x), params=model)
+    render(text, "graph.svg")   # graph.dot, and graph.svg when Graphviz's dot is installed
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+from minigrad.atomic import atomic_write
+
+RENDERED_FORMATS = (".svg", ".png", ".pdf")
+
+
+def ops_in_forward_order(tensor):
+    """The Functions recorded behind ``tensor``, each after the ops that made its inputs.
+
+    Depth-first over ``function.inputs`` in input order, so the order (and every
+    id that :func:`to_dot` derives from it) is the same on every run.
+    Iterative, so that a long chain needs no deep recursion.
+    """
+    if tensor.grad_fn is None:
+        return []
+    order, visited = [], {id(tensor.grad_fn)}
+    stack = [(tensor.grad_fn, iter(tensor.grad_fn.inputs))]
+    while stack:
+        function, inputs = stack[-1]
+        producer = next((t.grad_fn for t in inputs if t.grad_fn is not None and id(t.grad_fn) not in visited), None)
+        if producer is None:  # every input is made: the op itself comes next
+            order.append(function)
+            stack.pop()
+        else:
+            visited.add(id(producer))
+            stack.append((producer, iter(producer.inputs)))
+    return order
+
+
+def parameter_names(params):
+    """{id(tensor): name} from a Module (its named_parameters) or a dict name -> Tensor; {} for None."""
+    if params is None:
+        return {}
+    if hasattr(params, "named_parameters"):
+        params = dict(params.named_parameters())
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a Module or a dict of name -> Tensor, got {type(params).__name__}")
+    return {id(tensor): name for name, tensor in params.items()}
+
+
+def to_dot(tensor, params=None):
+    """The graph behind ``tensor`` as Graphviz DOT text.
+
+    params: a Module or a dict name -> Tensor (``dict(model.named_parameters())``)
+    whose tensors are labelled with their names. Tensors are ``t0, t1, ...`` and
+    ops ``op0, op1, ...``, numbered in forward order; ``tensor`` itself is drawn
+    even when it is a leaf. A tensor computed under ``no_grad`` has no op behind
+    it, so it is drawn as a plain input.
+    """
+    names = parameter_names(params)
+    tensor_ids, lines = {}, []
+
+    def tensor_node(value):
+        if id(value) not in tensor_ids:
+            tensor_ids[id(value)] = f"t{len(tensor_ids)}"
+            lines.append(f"  {tensor_ids[id(value)]} [{_tensor_style(value, names.get(id(value)))}]")
+        return tensor_ids[id(value)]
+
+    ops = ops_in_forward_order(tensor)
+    outputs = {id(tensor.grad_fn): tensor}  # every other op's output is an input of a later op
+    for function in ops:
+        for value in function.inputs:
+            if value.grad_fn is not None:
+                outputs[id(value.grad_fn)] = value
+    for index, function in enumerate(ops):
+        inputs = [tensor_node(value) for value in function.inputs]
+        lines.append(f'  op{index} [label="{type(function).__name__}", shape=ellipse]')
+        lines.extend(f"  {source} -> op{index}" for source in inputs)
+        lines.append(f"  op{index} -> {tensor_node(outputs[id(function)])}")
+    tensor_node(tensor)
+    return "digraph minigrad {\n  node [fontname=Helvetica, fontsize=11]\n" + "\n".join(lines) + "\n}\n"
+
+
+def _tensor_style(tensor, name):
+    """A box labelled ``name`` (if any), shape and dtype; named tensors (parameters) blue, constants grey."""
+    shape = tuple(int(size) for size in tensor.shape)
+    label = f"{_escape(name)}\\n{shape} {tensor.dtype}" if name else f"{shape} {tensor.dtype}"
+    colour = "lightblue" if name else ("white" if tensor.requires_grad else "lightgrey")
+    return f'label="{label}", shape=box, style=filled, fillcolor={colour}'
+
+
+def _escape(text):
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render(dot_text, path):
+    """Write ``dot_text`` to ``path`` with the suffix .dot, and draw it into ``path`` if that is .svg/.png/.pdf.
+
+    The drawing needs Graphviz's ``dot`` program; without it only the .dot file
+    is written and one line on stderr says so. Returns the paths written.
+    """
+    root, suffix = os.path.splitext(path)
+    if suffix not in (".dot",) + RENDERED_FORMATS:
+        raise ValueError(f"render: {path!r} should end in .dot, {', '.join(RENDERED_FORMATS)}")
+    dot_path = root + ".dot"
+    with atomic_write(dot_path, "w") as file:
+        file.write(dot_text)
+    if suffix == ".dot":
+        return [dot_path]
+    program = shutil.which("dot")
+    if program is None:
+        message = f"render: Graphviz's 'dot' is not on PATH, so only {dot_path} was written (install graphviz for {suffix})"
+        print(message, file=sys.stderr)
+        return [dot_path]
+    with atomic_write(path) as file:
+        result = subprocess.run([program, f"-T{suffix[1:]}", dot_path], stdout=file, stderr=subprocess.PIPE, text=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"render: dot failed on {dot_path}: {result.stderr.decode(errors='replace').strip()}")
+    return [dot_path, path]
