@@ -82,7 +82,7 @@ class AttentionSummary:
 
     mean: (blocks, 8, 8) over every image; class_mean: (blocks, classes, 8, 8) over each class's
     images (NaN for a class with none); class_count: (classes,); single: (blocks, k, 8, 8) of the
-    first k images of the loader, whose labels are single_labels (k,).
+    k images asked for, whose labels are single_labels (k,).
     """
 
     mean: numpy.ndarray
@@ -92,16 +92,19 @@ class AttentionSummary:
     single_labels: numpy.ndarray
 
 
-def summarize_attention(model, loader, num_classes, singles=4):
-    """Mean AM per block over ``loader`` (batches of images (B, 3, H, W) and labels (B,)), per class,
-    and the maps of its first ``singles`` images, in eval mode.
+def summarize_attention(model, loader, num_classes, singles=(0, 1, 2, 3)):
+    """Mean AM per block over ``loader`` (batches of images (B, 3, H, W) and labels (B,) in
+    [0, num_classes)), per class, and the maps of the images at positions ``singles`` of the
+    loader's order, in eval mode.
 
     Only running sums (blocks, classes, 64) stay in memory, on the model's device, and cross
     to the host once at the end: the split's N maps are never held together.
     """
     num_classes = positive_integer(num_classes, "summarize_attention: num_classes")
-    singles = positive_integer(singles, "summarize_attention: singles")
-    sums, counts, single, single_labels = 0, 0, [], []
+    singles = numpy.asarray(singles, dtype=numpy.int64).reshape(-1)
+    if not singles.size or singles.min() < 0 or len(set(singles.tolist())) < singles.size:
+        raise ValueError(f"summarize_attention: singles must be distinct positions >= 0, got {singles.tolist()}")
+    sums, counts, seen, single, single_labels = 0, 0, 0, [], []
     with _evaluating(model), recording_attention(model) as maps:
         for images, labels in loader:
             model(Tensor(images))
@@ -110,12 +113,18 @@ def summarize_attention(model, loader, num_classes, singles=4):
             one_hot = (labels[:, None] == xp.arange(num_classes)[None, :]).astype(batch.dtype)  # (B, classes)
             sums = sums + xp.einsum("bnk,nc->bck", batch.reshape(*batch.shape[:2], -1), one_hot)
             counts = counts + one_hot.sum(axis=0)
-            wanted = singles - sum(len(kept) for kept in single_labels)
-            if wanted > 0:
-                single.append(batch[:, :wanted])
-                single_labels.append(labels[:wanted])
-    if not single_labels:
+            here = singles[(singles >= seen) & (singles < seen + len(labels))] - seen
+            if here.size:
+                single.append(backend.to_device(batch[:, here], "cpu"))
+                single_labels.append(backend.to_device(labels[here], "cpu"))
+            seen += len(labels)
+    if seen == 0:
         raise ValueError("summarize_attention: the loader yielded no batch")
+    if singles.max() >= seen:
+        raise ValueError(f"summarize_attention: single image {singles.max()} is past the loader's {seen} images")
+    order = numpy.argsort(numpy.argsort(singles))  # the maps come in loader order: put them in singles' order
+    single = numpy.concatenate(single, axis=1)[:, order]
+    single_labels = numpy.concatenate(single_labels)[order]
     sums, counts = backend.to_device(sums, "cpu"), backend.to_device(counts, "cpu")
     blocks, size = sums.shape[0], int(round(sums.shape[2] ** 0.5))
     with numpy.errstate(invalid="ignore"):  # a class without images has no mean: NaN
@@ -124,8 +133,8 @@ def summarize_attention(model, loader, num_classes, singles=4):
         mean=(sums.sum(axis=1) / counts.sum()).reshape(blocks, size, size),
         class_mean=class_mean,
         class_count=counts.astype(numpy.int64),
-        single=numpy.concatenate([backend.to_device(part, "cpu") for part in single], axis=1),
-        single_labels=numpy.concatenate([backend.to_device(part, "cpu") for part in single_labels]),
+        single=single,
+        single_labels=single_labels,
     )
 
 

@@ -9,13 +9,18 @@ and :func:`figure_gradient_flow` draws both against the layers, one line per mom
 
 What it shows for the assignment's network: at initialization the gradient that reaches the
 convolutional trunk through the four stacked Ultimus blocks is tiny, about 1e-8 to 1e-7 per
-element. Each block's gradient to its input passes through an 8-wide bottleneck and a softmax
-whose Jacobian is small where the scores are nearly uniform, and the four factors multiply.
-Those values are of the order of Adam's eps (1e-8), which is added to sqrt(v_hat): where
-|g| ~ eps the step is no longer lr * sign-like but shrinks with g, so the trunk learns slowly
-until its gradients grow. The update-ratio panel shows that directly: the trunk's weights
-move by a far smaller fraction per step than the classifier's. A residual block
-(``UltimusNet(variant="residual")``) passes the gradient around each block unchanged.
+element, while the classifier's is near 1e-2. A block's input gets its gradient only through
+the block's 8-wide query/key/value path (48 -> 8 -> 48) and its softmax, and at initialization
+each block passes on a small fraction of what it receives: the four fractions multiply.
+Those values are of the order of Adam's eps (1e-8). Adam divides by the gradient's own size,
+lr * m / (sqrt(v_hat) + eps), so while eps stays below |g| even these gradients move the trunk
+by a fraction per step comparable to the rest (the update-ratio panel); eps placed inside the
+root, sqrt(v_hat + eps) >= 1e-4, would freeze the trunk instead. A residual block
+(``UltimusNet(variant="residual")``) passes the gradient around each block unchanged, and the
+trunk's gradient becomes as large as the classifier's.
+
+The convolutions' biases have no gradient at all, whatever the variant: BatchNorm right after
+them subtracts the per-channel mean, bias included; their points at 1e-14 or so are rounding.
 """
 import math
 

@@ -75,20 +75,21 @@ def test_reading_the_maps_restores_the_training_mode():
 def test_the_summary_over_a_loader_matches_the_maps_of_the_whole_split():
     model, x = tiny_model(), images(11)
     labels = numpy.array([0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1])  # class 2 has no image
-    summary = summarize_attention(model, DataLoader(ArrayDataset(x, labels), batch_size=4), num_classes=3, singles=6)
+    singles = [9, 2, 5, 3]  # across batches of 4, out of order
+    summary = summarize_attention(model, DataLoader(ArrayDataset(x, labels), batch_size=4), 3, singles=singles)
     maps = attention_maps(model, x)
     numpy.testing.assert_allclose(summary.mean, maps.mean(axis=1), rtol=1e-5)
     for label in (0, 1):
         numpy.testing.assert_allclose(summary.class_mean[:, label], maps[:, labels == label].mean(axis=1), rtol=1e-5)
     assert numpy.isnan(summary.class_mean[:, 2]).all()
     numpy.testing.assert_array_equal(summary.class_count, [4, 7, 0])
-    numpy.testing.assert_allclose(summary.single, maps[:, :6], rtol=1e-6)
-    numpy.testing.assert_array_equal(summary.single_labels, labels[:6])
+    numpy.testing.assert_allclose(summary.single, maps[:, singles], rtol=1e-6)
+    numpy.testing.assert_array_equal(summary.single_labels, labels[singles])
 
 
 def summary_of(model, count=4):
     labels = numpy.arange(count) % 3
-    return summarize_attention(model, DataLoader(ArrayDataset(images(count), labels), batch_size=2), 3, singles=3)
+    return summarize_attention(model, DataLoader(ArrayDataset(images(count), labels), batch_size=2), 3, singles=[0, 1, 3])
 
 
 def test_the_figure_is_written_as_a_png(tmp_path):
@@ -103,3 +104,11 @@ def test_pictures_that_do_not_match_the_single_maps_are_rejected_before_drawing(
     with pytest.raises(ValueError, match="pictures has 2 images but the summary has maps of 3"):
         save_attention(summary_of(tiny_model()), pictures, CLASSES, tmp_path / "attention.png")
     assert not (tmp_path / "attention.png").exists()
+
+
+@pytest.mark.parametrize("singles, message", [([1, 1], "distinct positions >= 0"), ([-1], "distinct positions >= 0"),
+                                              ([0, 4], "single image 4 is past the loader's 4 images")])
+def test_single_positions_outside_the_loader_are_rejected(singles, message):
+    loader = DataLoader(ArrayDataset(images(4), numpy.zeros(4, dtype=numpy.int64)), batch_size=2)
+    with pytest.raises(ValueError, match=message):
+        summarize_attention(tiny_model(), loader, 3, singles=singles)
