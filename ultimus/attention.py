@@ -113,7 +113,7 @@ def summarize_attention(model, loader, num_classes, singles=(0, 1, 2, 3)):
             one_hot = (labels[:, None] == xp.arange(num_classes)[None, :]).astype(batch.dtype)  # (B, classes)
             sums = sums + xp.einsum("bnk,nc->bck", batch.reshape(*batch.shape[:2], -1), one_hot)
             counts = counts + one_hot.sum(axis=0)
-            here = singles[(singles >= seen) & (singles < seen + len(labels))] - seen
+            here = numpy.sort(singles[(singles >= seen) & (singles < seen + len(labels))]) - seen
             if here.size:
                 single.append(backend.to_device(batch[:, here], "cpu"))
                 single_labels.append(backend.to_device(labels[here], "cpu"))
