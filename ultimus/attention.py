@@ -70,7 +70,8 @@ def _evaluating(model):
 
 
 def attention_maps(model, images):
-    """AM of every block for ``images`` (N, 3, H, W), in eval mode: a NumPy array (blocks, N, 8, 8)."""
+    """AM of every block for ``images`` (N, 3, H, W) on the model's device, in eval mode: a NumPy
+    array (blocks, N, 8, 8)."""
     with _evaluating(model), recording_attention(model) as maps:
         model(Tensor(images))
     return numpy.stack([backend.to_device(found[0], "cpu") for found in maps])
@@ -113,7 +114,7 @@ def summarize_attention(model, loader, num_classes, singles=(0, 1, 2, 3)):
             one_hot = (labels[:, None] == xp.arange(num_classes)[None, :]).astype(batch.dtype)  # (B, classes)
             sums = sums + xp.einsum("bnk,nc->bck", batch.reshape(*batch.shape[:2], -1), one_hot)
             counts = counts + one_hot.sum(axis=0)
-            here = numpy.sort(singles[(singles >= seen) & (singles < seen + len(labels))]) - seen
+            here = xp.asarray(numpy.sort(singles[(singles >= seen) & (singles < seen + len(labels))]) - seen)
             if here.size:
                 single.append(backend.to_device(batch[:, here], "cpu"))
                 single_labels.append(backend.to_device(labels[here], "cpu"))
@@ -178,6 +179,7 @@ def figure_attention(summary, pictures, class_names, classes=(0, 1, 2)):
                 axis.set_title(titles[column], fontsize=8)
             if column == 0:
                 axis.set_ylabel(f"block {block}\ni (query)", fontsize=8)
+                axis.set_xlabel("j (output feature)" if block == blocks - 1 else "", fontsize=8)
     figure.colorbar(image, ax=axes[1:, :], shrink=0.6, label="AM_ij")
     return figure
 
