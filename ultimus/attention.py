@@ -2,7 +2,8 @@
 
 Each block computes AM (N, 8, 8) from its query and key (see :class:`ultimus.model.Ultimus`):
 AM_ij = softmax over i of Q_i K_j / sqrt(8), so each column j of AM is a distribution over
-the 8 positions i that feature j of the block's output mixes (Z_j = sum_i V_i AM_ij).
+the 8 values V_i that entry j of the mixed vector draws from (Z_j = sum_i V_i AM_ij). With
+scaling="after" the columns sum to 1/sqrt(8) instead of 1.
 
 Nothing here changes the model's forward: :func:`recording_attention` hooks each block's
 ``query`` and ``key`` layers, and once a block has produced both it calls the block's own
@@ -164,7 +165,7 @@ def figure_attention(summary, pictures, class_names, classes=(0, 1, 2)):
     columns = len(panels[0])
     figure, axes = plt.subplots(blocks + 1, columns, figsize=(1.6 * columns, 1.6 * (blocks + 1)),
                                 layout="constrained", squeeze=False)
-    figure.suptitle("Attention AM_ij per block (softmax over i: each column sums to 1)")
+    figure.suptitle("Attention AM_ij per block (softmax over i, down each column)")
     for column, axis in enumerate(axes[0]):
         axis.axis("off")
         if column >= columns - len(pictures):

@@ -253,3 +253,10 @@ def test_gradcheck_residual_network_in_training_mode():
     model = UltimusNet(dropout=0.0, variant="residual").double().train()
     x = Tensor(numpy.random.default_rng(4).standard_normal((2, 3, 32, 32)), requires_grad=True)
     assert minigrad.gradcheck(lambda x, *_: model(x), [x, *model.parameters()], samples=40, params=model)
+
+
+def test_the_residual_sum_adds_no_row_to_the_summary():
+    def rows(model):
+        return summary(model, (3, 32, 32), print_fn=lambda _: None).splitlines()
+
+    assert rows(UltimusNet(variant="residual")) == rows(UltimusNet())
