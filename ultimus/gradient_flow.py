@@ -59,8 +59,8 @@ class GradientFlow:
         if step % self.every:
             return
         xp = backend.get_array_module(self.parameters[0].data)
-        self._before = [parameter.data.copy() for parameter in self.parameters]
-        self.grad_norms.append(xp.stack([_norm(xp, parameter.grad, parameter.data) for parameter in self.parameters]))
+        grad_norms = xp.stack([_norm(xp, parameter.grad, parameter.data) for parameter in self.parameters])
+        self._before = grad_norms, [parameter.data.copy() for parameter in self.parameters]
 
     def after_step(self, step):
         """At a recorded step: ||w_after - w_before|| / ||w_before|| per parameter (NaN where w_before = 0)."""
@@ -69,10 +69,12 @@ class GradientFlow:
         if self._before is None:
             raise RuntimeError(f"GradientFlow.after_step({step}) without before_step({step}) before the optimizer step")
         xp = backend.get_array_module(self.parameters[0].data)
+        grad_norms, values = self._before
         ratios = []
-        for parameter, before in zip(self.parameters, self._before):
+        for parameter, before in zip(self.parameters, values):
             weight_norm = xp.linalg.norm(before)
             ratios.append(xp.linalg.norm(parameter.data - before) / xp.where(weight_norm > 0, weight_norm, xp.nan))
+        self.grad_norms.append(grad_norms)
         self.update_ratios.append(xp.stack(ratios))
         self.steps.append(int(step))
         self._before = None

@@ -101,5 +101,7 @@ def test_the_figure_is_written_as_a_png(tmp_path):
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="GradientFlow: every must be a positive integer, got 0"):
         GradientFlow(tiny_model(), every=0)
+    with pytest.raises(RuntimeError, match=r"after_step\(0\) without before_step\(0\)"):
+        GradientFlow(tiny_model()).after_step(0)
     with pytest.raises(ValueError, match="no recorded step"):
         save_gradient_flow(GradientFlow(tiny_model()).records(), "unused.png")
