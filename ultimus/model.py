@@ -17,6 +17,7 @@ from minigrad import functional as F
 from minigrad import nn
 
 SCALINGS = ("inside", "after")
+VARIANTS = ("assignment", "residual")
 DROPOUT = 0.025  # the assignment gives no rate: chosen on a validation split (README, Results)
 
 # Checkpoints of the parallel-lists layout keep the trunk's layers in two lists: features.convs.0.weight, ...
@@ -68,9 +69,14 @@ class Ultimus(nn.Module):
     scaling="inside" divides the scores by sqrt(8) before the softmax (standard
     scaled dot-product attention, the default); scaling="after" is the assignment's
     literal "AM = SoftMax(Q^T K) / sqrt(8)", dividing the softmax's output.
+
+    residual=True returns X + out instead of out: the block learns a correction to its
+    input, and the gradient reaches X through the identity as well as through the attention,
+    whose softmax and 8-wide bottleneck shrink it (backward: dL/dX = g + d<g, out>/dX).
+    The sum has no parameters, so the count is unchanged and summary() shows no row for it.
     """
 
-    def __init__(self, features=48, attention_size=8, scaling="inside"):
+    def __init__(self, features=48, attention_size=8, scaling="inside", residual=False):
         super().__init__()
         if scaling not in SCALINGS:
             raise ValueError(f"Ultimus: scaling must be one of {SCALINGS}, got {scaling!r}")
@@ -80,28 +86,44 @@ class Ultimus(nn.Module):
         self.out = nn.Linear(attention_size, features)
         self.scaling = scaling
         self.scale = 1 / math.sqrt(attention_size)
+        self.residual = residual
 
-    def forward(self, x):
-        key, query, value = self.key(x), self.query(x), self.value(x)
+    def attention(self, query, key):
+        """AM (N, 8, 8) from query, key (N, 8): AM_ij = softmax over i of Q_i K_j / sqrt(8), so each
+        column j sums to 1 (times 1/sqrt(8) for scaling="after")."""
         batch, size = query.shape
         scores = query.reshape(batch, size, 1) * key.reshape(batch, 1, size)
         if self.scaling == "inside":
-            attention = F.softmax(scores * self.scale, axis=1)
-        else:
-            attention = F.softmax(scores, axis=1) * self.scale
-        mixed = F.matmul(value.reshape(batch, 1, size), attention).reshape(batch, size)
-        return self.out(mixed)
+            return F.softmax(scores * self.scale, axis=1)
+        return F.softmax(scores, axis=1) * self.scale
+
+    def forward(self, x):
+        key, query, value = self.key(x), self.query(x), self.value(x)
+        batch, size = value.shape
+        mixed = F.matmul(value.reshape(batch, 1, size), self.attention(query, key)).reshape(batch, size)
+        out = self.out(mixed)
+        return x + out if self.residual else out
+
+    def extra_repr(self):
+        return f"scaling={self.scaling!r}, residual={self.residual}"
 
 
 class UltimusNet(nn.Module):
-    """C > C > C > GAP > U > U > U > U > FC: images (N, 3, image_size, image_size) -> logits (N, num_classes)."""
+    """C > C > C > GAP > U > U > U > U > FC: images (N, 3, image_size, image_size) -> logits (N, num_classes).
+
+    variant="assignment" is the assignment's network; variant="residual" makes every block
+    return X + Ultimus(X) (see Ultimus): same parameters, same initial values for a seed.
+    """
 
     def __init__(self, num_classes=10, blocks=4, dropout=DROPOUT, scaling="inside", channels=(3, 16, 32, 48),
-                 image_size=32):
+                 image_size=32, variant="assignment"):
         super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"UltimusNet: variant must be one of {VARIANTS}, got {variant!r}")
         features = channels[-1]
         self.features = ConvNet(channels, dropout=dropout, image_size=image_size)
-        self.blocks = nn.Sequential(*(Ultimus(features, scaling=scaling) for _ in range(blocks)))
+        residual = variant == "residual"
+        self.blocks = nn.Sequential(*(Ultimus(features, scaling=scaling, residual=residual) for _ in range(blocks)))
         self.classifier = nn.Linear(features, num_classes)
 
     def forward(self, x):

@@ -220,3 +220,43 @@ def test_gradcheck_whole_network_in_training_mode():
     x = Tensor(numpy.random.default_rng(4).standard_normal((2, 3, 32, 32)), requires_grad=True)
     # 40 random elements of every parameter tensor and of the input (all 32k would take minutes)
     assert minigrad.gradcheck(lambda x, *_: model(x), [x, *model.parameters()], samples=40)
+
+
+def test_the_residual_variant_has_the_assignments_parameters_and_initial_values():
+    minigrad.manual_seed(0)
+    assignment = dict(UltimusNet().named_parameters())
+    minigrad.manual_seed(0)
+    residual = dict(UltimusNet(variant="residual").named_parameters())
+    assert sum(parameter.size for parameter in residual.values()) == 26_074
+    assert list(residual) == list(assignment)
+    for name, parameter in residual.items():
+        numpy.testing.assert_array_equal(parameter.data, assignment[name].data, err_msg=name)
+
+
+def test_a_residual_block_adds_its_input_to_the_attention_output():
+    minigrad.manual_seed(3)
+    plain, residual = Ultimus(), Ultimus(residual=True)
+    residual.load_state_dict(plain.state_dict())
+    x = numpy.random.default_rng(0).standard_normal((5, 48)).astype(numpy.float32)
+    numpy.testing.assert_allclose(residual(Tensor(x)).data, x + plain(Tensor(x)).data, rtol=1e-6, atol=1e-6)
+
+
+def test_the_default_variant_has_no_residual_and_an_unknown_one_is_rejected():
+    assert not any(block.residual for block in UltimusNet().blocks)
+    assert all(block.residual for block in UltimusNet(variant="residual").blocks)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        UltimusNet(variant="resnet")
+
+
+def test_gradcheck_residual_network_in_training_mode():
+    minigrad.manual_seed(0)
+    model = UltimusNet(dropout=0.0, variant="residual").double().train()
+    x = Tensor(numpy.random.default_rng(4).standard_normal((2, 3, 32, 32)), requires_grad=True)
+    assert minigrad.gradcheck(lambda x, *_: model(x), [x, *model.parameters()], samples=40, params=model)
+
+
+def test_the_residual_sum_adds_no_row_to_the_summary():
+    def rows(model):
+        return summary(model, (3, 32, 32), print_fn=lambda _: None).splitlines()
+
+    assert rows(UltimusNet(variant="residual")) == rows(UltimusNet())
