@@ -14,6 +14,7 @@ import sys
 import traceback
 
 from ultimus.config import RESUME_OVERRIDES, TrainConfig, UsageError, option
+from ultimus.model import SCALINGS, VARIANTS
 from ultimus.train import train
 
 USAGE_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
@@ -36,8 +37,10 @@ def make_parser():
     add("--anneal", dest="anneal_strategy", default=defaults.anneal_strategy, choices=["linear", "cos"],
         help="One Cycle's annealing shape")
     add("--dropout", type=float, default=defaults.dropout, help="dropout probability in the model")
-    add("--scaling", default=defaults.scaling, choices=["inside", "after"],
+    add("--scaling", default=defaults.scaling, choices=SCALINGS,
         help="divide attention scores by sqrt(8) inside the softmax or after it (the assignment's literal text)")
+    add("--variant", default=defaults.variant, choices=VARIANTS,
+        help="the assignment's network, or 'residual': each Ultimus block adds its input to its output")
     add("--coarse-dropout-p", type=float, default=defaults.coarse_dropout_p,
         help="probability that an image gets its 8x8 CoarseDropout hole")
     add("--horizontal-flip", action="store_true", help="also flip half the training images")

@@ -9,7 +9,7 @@ import math
 import numbers
 
 from minigrad import backend
-from ultimus.model import DROPOUT
+from ultimus.model import DROPOUT, SCALINGS, VARIANTS
 
 CLASS_COUNT = 10  # CIFAR-10
 MIN_LIMIT = CLASS_COUNT  # a class-balanced subset needs one image of every class
@@ -32,6 +32,7 @@ class TrainConfig:
     anneal_strategy: str = "linear"
     dropout: float = DROPOUT
     scaling: str = "inside"
+    variant: str = "assignment"  # or "residual": each Ultimus block adds its input to its output
     coarse_dropout_p: float = 0.5
     horizontal_flip: bool = False
     seed: int = 1
@@ -50,7 +51,7 @@ class TrainConfig:
 # What a resumed run may change: where it runs and reads its data, not what it computes.
 RESUME_OVERRIDES = ("device", "data", "cache_dir", "eval_batch_size", "progress")
 
-CHOICES = {"anneal_strategy": ("linear", "cos"), "scaling": ("inside", "after"), "device": ("auto", "cpu", "gpu")}
+CHOICES = {"anneal_strategy": ("linear", "cos"), "scaling": SCALINGS, "variant": VARIANTS, "device": ("auto", "cpu", "gpu")}
 
 
 def option(name):

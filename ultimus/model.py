@@ -21,7 +21,7 @@ VARIANTS = ("assignment", "residual")
 DROPOUT = 0.025  # the assignment gives no rate: chosen on a validation split (README, Results)
 
 # Checkpoints of the parallel-lists layout keep the trunk's layers in two lists: features.convs.0.weight, ...
-_PARALLEL_LISTS_KEY = re.compile(r"^features\.(conv|norm)s\.(\d+)\.")
+PARALLEL_LISTS_KEY = re.compile(r"^features\.(conv|norm)s\.(\d+)\.")
 
 
 class ConvStage(nn.Module):
@@ -132,5 +132,5 @@ class UltimusNet(nn.Module):
     def load_state_dict(self, state, strict=True):
         """Module.load_state_dict, also accepting the parallel-lists layout: features.convs.1.weight is read
         as features.stages.1.conv.weight, features.norms.1.bias as features.stages.1.norm.bias."""
-        return super().load_state_dict({_PARALLEL_LISTS_KEY.sub(r"features.stages.\2.\1.", key): value
+        return super().load_state_dict({PARALLEL_LISTS_KEY.sub(r"features.stages.\2.\1.", key): value
                                         for key, value in state.items()}, strict)

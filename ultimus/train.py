@@ -28,7 +28,7 @@ from minigrad.optim.lr_scheduler import OneCycleLR
 from ultimus import plots
 from ultimus.config import CLASS_COUNT, RESUME_OVERRIDES, TrainConfig, UsageError, check_config, check_data_fits
 from ultimus.data import balanced_subset, channel_mean_std, load_cifar10
-from ultimus.model import UltimusNet
+from ultimus.model import PARALLEL_LISTS_KEY, UltimusNet
 from ultimus.run_directory import RunDirectory, check_run_directory, fresh_run_directory
 from ultimus.transforms import CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, to_float_nchw
 
@@ -254,6 +254,10 @@ def load_resumed(config):
     one, writing into the checkpoint's directory, with the RESUME_OVERRIDES taken from ``config``."""
     path = checkpoint_path(config.resume)
     checkpoint = load_checkpoint(path)
+    if any(PARALLEL_LISTS_KEY.match(key) for key in checkpoint["model"]):
+        raise UsageError(f"cannot resume {path}: it was saved by the parallel-lists layout of UltimusNet "
+                         "(features.convs.*), whose optimizer state follows another parameter order; "
+                         "its weights still load with UltimusNet.load_state_dict")
     overrides = {key: getattr(config, key) for key in RESUME_OVERRIDES}
     for key in ("data", "cache_dir"):  # not given: where the run found its data
         overrides[key] = overrides[key] or checkpoint["config"][key]
@@ -309,7 +313,8 @@ def fit(data, mean, std, config, device, checkpoint=None):
     """
     train_loader = make_train_loader(data, config, device)
     test_loader = make_test_loader(data, mean, std, config, device)
-    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling).to(device)
+    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling,
+                       variant=config.variant).to(device)
     with atomic_write(os.path.join(config.out, "summary.txt"), "w") as handle:
         handle.write(summary(model, (3, 32, 32), device=device) + "\n")
     optimizer = Adam(model.parameters(), lr=config.max_lr / config.div_factor)

@@ -10,7 +10,7 @@ import ultimus.train
 from minigrad import Tensor, no_grad
 from minigrad import functional as F
 from minigrad.optim import Adam
-from ultimus.config import TrainConfig
+from ultimus.config import TrainConfig, UsageError
 from ultimus.model import UltimusNet
 from ultimus.train import make_test_loader, prepare_data, run_epoch, train
 
@@ -147,3 +147,22 @@ def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch):
     updated_steps = [epoch * 5 + step for epoch in range(3) for step in (0, 4)]  # every 10th step and the last
     assert shown == [f"{one_cycle_lr(step, 15, config.max_lr, config.div_factor, config.final_div_factor, config.pct_start):.5f}"
                      for step in updated_steps]
+
+
+def test_a_checkpoint_of_the_parallel_lists_layout_is_refused_for_resume(tiny_config):
+    from minigrad import serialization
+
+    run = train(tiny_config("old layout", epochs=2))["out"]
+    checkpoint = serialization.load(f"{run}/checkpoint.npz")
+    checkpoint["epoch"] = 1
+    checkpoint["model"] = {key.replace("features.stages.0.conv.", "features.convs.0."): value
+                           for key, value in checkpoint["model"].items()}
+    serialization.save(checkpoint, f"{run}/checkpoint.npz")
+    with pytest.raises(UsageError, match="parallel-lists layout"):
+        train(TrainConfig(resume=run, progress=False))
+
+
+def test_the_variant_setting_reaches_the_model(tiny_config):
+    assignment = train(tiny_config("assignment", epochs=1, max_lr=0.05))["history"]
+    residual = train(tiny_config("residual", epochs=1, max_lr=0.05, variant="residual"))["history"]
+    assert residual["train_loss"] != assignment["train_loss"]
