@@ -8,21 +8,17 @@ On random data the gradients reaching the convolutions are tiny, so after some t
 rounding differences grow (Adam divides by sqrt(v)); the first steps must agree to rounding.
 """
 import argparse
-import os
-import sys
 
 import numpy
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import minigrad  # noqa: E402
-from minigrad import Tensor  # noqa: E402
-from minigrad import functional as F  # noqa: E402
-from minigrad.optim import Adam  # noqa: E402
-from minigrad.optim.lr_scheduler import OneCycleLR  # noqa: E402
-from torch_ultimus import TorchUltimusNet  # noqa: E402
-from ultimus.model import UltimusNet  # noqa: E402
+import minigrad
+from minigrad import Tensor
+from minigrad import functional as F
+from minigrad.optim import Adam
+from minigrad.optim.lr_scheduler import OneCycleLR
+from torch_ultimus import TorchUltimusNet  # this script's folder is on sys.path when it is run
+from ultimus.model import UltimusNet
 
 
 def main():

@@ -7,17 +7,14 @@ Each op runs on an input in the layout it meets in the model (batch-last after a
 convolution, see minigrad/functional/conv.py); the medians are in milliseconds.
 """
 import argparse
-import os
-import sys
 
 import numpy
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from minigrad import Tensor, backend  # noqa: E402
-from minigrad import functional as F  # noqa: E402
-from step_time import median_step_seconds  # noqa: E402
-from ultimus.model import DROPOUT  # noqa: E402
+from minigrad import Tensor, backend
+from minigrad import functional as F
+from step_time import median_step_seconds  # this script's folder is on sys.path when it is run
+from timing import synchronizer
+from ultimus.model import DROPOUT
 
 STAGES = ((3, 16), (16, 32), (32, 48))  # (C_in, C_out) of the three convolutions
 
@@ -65,7 +62,7 @@ def main():
     args = parser.parse_args()
     backend.keep_freed_cpu_memory()
     device = backend.normalize_device(args.device)
-    synchronize = backend.require_cupy().cuda.Device().synchronize if device == "gpu" else (lambda: None)
+    synchronize = synchronizer(device)
     rng = numpy.random.default_rng(0)
     x = Tensor(rng.standard_normal((args.batch_size, 3, 32, 32)).astype(numpy.float32), device=device)
     totals = [0.0, 0.0]

@@ -1,41 +1,36 @@
 """The accuracy reference: the same Ultimus model and recipe trained in PyTorch (CPU), fed by
-the same data pipeline (ultimus.data and ultimus.transforms) as our run.
+the same data pipeline (ultimus.datasets and ultimus.loaders) as our run.
 
     python benchmarks/reference_torch.py --data ../shared/data/cifar10-jpeg.tar.gz --seeds 1 2 3
 
 Prints the test accuracy after each epoch and a line per seed at the end. Each epoch's
-augmentation is drawn exactly as in our run of the same seed (ultimus.train.seed_epoch);
+augmentation is drawn exactly as in our run of the same seed (ultimus.loaders.augment_epoch);
 PyTorch draws its own initial weights and dropout masks.
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from torch_ultimus import TorchUltimusNet  # noqa: E402
-from ultimus.config import TrainConfig  # noqa: E402
-from ultimus.train import make_test_loader, make_train_loader, prepare_data, seed_epoch  # noqa: E402
+from torch_ultimus import TorchUltimusNet  # this script's folder is on sys.path when it is run
+from ultimus.config import TrainConfig
+from ultimus.datasets import prepare_data
+from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader
 
 
 def train_one_seed(config):
     torch.manual_seed(config.seed)
     data, mean, std = prepare_data(config)
     train_loader = make_train_loader(data, config, "cpu")
-    test_loader = make_test_loader(data, mean, std, config, "cpu")
+    eval_loader = make_eval_loader(data, mean, std, config, "cpu")
     model = TorchUltimusNet(dropout=config.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr / config.div_factor)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=len(train_loader),
-        pct_start=config.pct_start, div_factor=config.div_factor,
-        final_div_factor=config.final_div_factor, anneal_strategy=config.anneal_strategy)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, **config.one_cycle_options(len(train_loader)))
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        seed_epoch(train_loader, mean, std, config, epoch, "cpu")
+        augment_epoch(train_loader, mean, std, config, epoch, "cpu")
         model.train()
         for images, labels in train_loader:
             loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)), torch.from_numpy(labels))
@@ -46,10 +41,10 @@ def train_one_seed(config):
         model.eval()
         correct = 0
         with torch.no_grad():
-            for images, labels in test_loader:
+            for images, labels in eval_loader:
                 correct += int((model(torch.from_numpy(images)).argmax(1).numpy() == labels).sum())
-        accuracy = correct / len(data.test_labels)
-        print(f"seed {config.seed} epoch {epoch:2d} test accuracy {accuracy:.4f} ({time.perf_counter() - started:.1f}s)", flush=True)
+        accuracy = correct / len(data.eval_labels)
+        print(f"seed {config.seed} epoch {epoch:2d} {data.eval_split} accuracy {accuracy:.4f} ({time.perf_counter() - started:.1f}s)", flush=True)
     return accuracy
 
 

@@ -8,17 +8,15 @@ PyTorch (CPU, with as many threads as cores) is optional: without it only minigr
 import argparse
 import os
 import statistics
-import sys
 import time
 
 import numpy
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from minigrad import Tensor, backend  # noqa: E402
-from minigrad import functional as F  # noqa: E402
-from minigrad.optim import Adam  # noqa: E402
-from ultimus.model import UltimusNet  # noqa: E402
+from minigrad import Tensor, backend
+from minigrad import functional as F
+from minigrad.optim import Adam
+from timing import synchronizer  # this script's folder is on sys.path when it is run
+from ultimus.model import UltimusNet
 
 
 def median_step_seconds(step, steps, warmup=3, synchronize=lambda: None):
@@ -73,10 +71,8 @@ def main():
     rng = numpy.random.default_rng(0)
     images = rng.standard_normal((args.batch_size, 3, 32, 32)).astype(numpy.float32)
     labels = rng.integers(0, 10, args.batch_size)
-    synchronize = lambda: None  # noqa: E731
-    if backend.normalize_device(args.device) == "gpu":
-        synchronize = backend.require_cupy().cuda.Device().synchronize
-    ours = median_step_seconds(minigrad_step(images, labels, args.device), args.steps, synchronize=synchronize)
+    ours = median_step_seconds(minigrad_step(images, labels, args.device), args.steps,
+                               synchronize=synchronizer(args.device))
     print(f"minigrad ({args.device}): {ours * 1000:.1f} ms/step (median of {args.steps}, batch {args.batch_size})")
     try:
         import torch

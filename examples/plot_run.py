@@ -1,14 +1,18 @@
 """Redraw the figures of a finished run from its checkpoint and history (no training).
 
-    python examples/plot_run.py docs/cpu/seed1 --data ../shared/data/cifar10-jpeg.tar.gz
+    python examples/train_cifar.py --device cpu --data ../shared/data/cifar10-jpeg.tar.gz --limit 600 --epochs 2 --out runs/small
+    python examples/plot_run.py runs/small
 """
 import argparse
-import json
 import os
 
 from minigrad import serialization
-from ultimus.train import checkpoint_path, config_from_checkpoint, make_test_loader, prepare_data, run_epoch, save_figures
+from ultimus.checkpoints import checkpoint_path, config_from_checkpoint
+from ultimus.datasets import prepare_data
+from ultimus.history import read_history
+from ultimus.loaders import make_eval_loader
 from ultimus.model import UltimusNet
+from ultimus.train import run_epoch, save_figures
 
 
 def main(argv=None):
@@ -19,14 +23,14 @@ def main(argv=None):
     checkpoint = serialization.load(checkpoint_path(args.run))
     config = config_from_checkpoint(checkpoint, device="cpu", out=args.run, data=args.data or checkpoint["config"]["data"],
                                     progress=False)
-    with open(os.path.join(args.run, "history.json")) as handle:
-        history = json.load(handle)
+    history = read_history(os.path.join(args.run, "history.json"))
     data, mean, std = prepare_data(config)
-    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling)
+    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling,
+                       variant=config.variant)
     model.load_state_dict(checkpoint["model"])
-    _, accuracy, predictions = run_epoch(model, make_test_loader(data, mean, std, config, "cpu"), progress=False)
+    _, accuracy, predictions = run_epoch(model, make_eval_loader(data, mean, std, config, "cpu"), progress=False)
     save_figures(data, mean, std, predictions, config, history)
-    print(f"{args.run}: test accuracy {accuracy:.4f} from the checkpoint; figures redrawn")
+    print(f"{args.run}: {data.eval_split} accuracy {accuracy:.4f} from the checkpoint; figures redrawn")
 
 
 if __name__ == "__main__":

@@ -106,12 +106,15 @@ def main(argv=None):
 
 
 def print_metrics(result):
-    history, split = result["history"], result["split"]
+    """The last epoch's losses and accuracies, named after the split the run evaluated on."""
+    last, split = result.history.records[-1], result.eval_split
     print("\nfinal metrics")
-    for key in ("train_loss", "train_accuracy", f"{split}_loss", f"{split}_accuracy"):
-        print(f"  {key:19s} {history[key][-1]:.4f}")
-    print(f"  {'epoch time':19s} {sorted(history['seconds'])[len(history['seconds']) // 2]:.1f} s (median)")
-    print(f"outputs in {result['out']}: summary.txt history.json history.csv checkpoint.npz "
+    for name, value in (("train_loss", last.train_loss), ("train_accuracy", last.train_accuracy),
+                        (f"{split}_loss", last.eval_loss), (f"{split}_accuracy", last.eval_accuracy)):
+        print(f"  {name:19s} {value:.4f}")
+    seconds = sorted(result.history.column("seconds"))
+    print(f"  {'epoch time':19s} {seconds[len(seconds) // 2]:.1f} s (median)")
+    print(f"outputs in {result.out}: summary.txt history.json history.csv checkpoint.npz "
           "augmented_samples.png curves.png misclassified.png confusion_matrix.png")
 
 

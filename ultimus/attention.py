@@ -18,7 +18,7 @@ from minigrad import backend
 from minigrad.checks import positive_integer
 from minigrad.tensor import Tensor, no_grad
 from ultimus.model import Ultimus
-from ultimus.plots import plt, save_figure
+from ultimus.figures import plt, save_figure
 
 
 def attention_blocks(model):

@@ -47,6 +47,12 @@ class TrainConfig:
     progress: bool = True
     resume: str = None  # a run directory (or its checkpoint.npz) to continue from its last finished epoch
 
+    def one_cycle_options(self, steps_per_epoch):
+        """The keyword arguments of OneCycleLR (ours and PyTorch's take the same) for this recipe."""
+        return dict(max_lr=self.max_lr, epochs=self.epochs, steps_per_epoch=steps_per_epoch, pct_start=self.pct_start,
+                    div_factor=self.div_factor, final_div_factor=self.final_div_factor,
+                    anneal_strategy=self.anneal_strategy)
+
 
 # What a resumed run may change: where it runs and reads its data, not what it computes.
 RESUME_OVERRIDES = ("device", "data", "cache_dir", "eval_batch_size", "progress")

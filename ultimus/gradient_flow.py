@@ -28,7 +28,7 @@ import numpy
 
 from minigrad import backend
 from minigrad.checks import positive_integer
-from ultimus.plots import plt, save_figure
+from ultimus.figures import plt, save_figure
 
 MOMENTS = (0.0, 0.25, 0.5, 1.0)  # fractions of the recorded steps drawn as lines
 

@@ -8,7 +8,7 @@ from minigrad import Tensor
 from minigrad.data import ArrayDataset, DataLoader
 from ultimus.attention import attention_maps, recording_attention, save_attention, summarize_attention
 from ultimus.model import UltimusNet
-from ultimus.plots import plt
+from ultimus.figures import plt
 
 CLASSES = ("plane", "car", "bird")
 

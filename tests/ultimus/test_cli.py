@@ -1,15 +1,16 @@
 """examples/train_cifar.py as a user meets it: checks before any work, one-line errors with exit
 codes, run directories that are never overwritten, the lock, what is printed."""
 import datetime
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
+import ultimus.datasets
 import ultimus.train
 from minigrad import backend
+from ultimus.history import read_history
 from ultimus.run_directory import fresh_run_directory
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples"))
@@ -37,7 +38,7 @@ def no_data_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the data was loaded before the settings were checked")
 
-    monkeypatch.setattr(ultimus.train, "load_cifar10", refuse)
+    monkeypatch.setattr(ultimus.datasets, "load_cifar10", refuse)
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -199,7 +200,7 @@ def test_an_interrupted_run_resumes_and_names_the_ignored_options(cli, tmp_path,
     code, out_text, _ = cli("--resume", str(out), "--epochs", "5", "--max-lr", "0.1", "--seed", "1")
     assert code == 0
     assert "--resume keeps the run's own settings; ignored: --batch-size --epochs --max-lr --seed\n" in out_text
-    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+    assert read_history(out / "history.json").column("epoch") == [1, 2]
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "bit flipped"])

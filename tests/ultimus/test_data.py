@@ -1,4 +1,4 @@
-"""ultimus.data: tiny official batches and image folders built here, the cache, the download, the errors."""
+"""ultimus.data and its parts (sources, official_archive, image_folder, cache): tiny official batches and image folders built here, the cache, the download, the errors."""
 import hashlib
 import os
 import pathlib
@@ -10,8 +10,9 @@ import numpy
 import pytest
 from PIL import Image
 
-from ultimus import data
-from ultimus.data import balanced_subset, channel_mean_std, load_cifar10
+from ultimus import cache as cache_module, cifar10, image_folder, official_archive, sources
+from ultimus.data import load_cifar10
+from ultimus.datasets import balanced_subset, channel_mean_std
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SHARED_ARCHIVE = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -154,8 +155,8 @@ def forbid_decoding(monkeypatch):
     def fail(*arguments):
         raise AssertionError("decoded again instead of reading the cache")
 
-    monkeypatch.setattr(data, "decode_image", fail)
-    monkeypatch.setattr(data, "read_source", fail)
+    monkeypatch.setattr(image_folder, "decode_image", fail)
+    monkeypatch.setattr(sources, "read_source", fail)
 
 
 @pytest.mark.parametrize("kind", ["image folder", "image archive", "official folder"])
@@ -221,7 +222,7 @@ def test_failed_cache_write_leaves_nothing_behind(tmp_path, cache, monkeypatch):
         file.write(b"PK\x03\x04 half a zip")
         raise OSError("disk full")
 
-    monkeypatch.setattr(data.numpy, "savez", crash_midway)
+    monkeypatch.setattr(cache_module.numpy, "savez", crash_midway)
     with pytest.warns(UserWarning, match="could not write.*disk full"):
         assert_loaded(load_cifar10(folder, cache_dir=cache), expected)
     assert cache_files(cache) == []
@@ -230,11 +231,11 @@ def test_failed_cache_write_leaves_nothing_behind(tmp_path, cache, monkeypatch):
 def test_cache_dir_defaults_to_the_environment_variable(tmp_path, monkeypatch):
     folder, _ = make_image_folder(tmp_path / "images")
     monkeypatch.setenv("ULTIMUS_CACHE", str(tmp_path / "from-env"))
-    assert data.default_cache_dir() == str(tmp_path / "from-env")
+    assert cache_module.default_cache_dir() == str(tmp_path / "from-env")
     load_cifar10(folder)
     assert len(cache_files(tmp_path / "from-env")) == 1
     monkeypatch.delenv("ULTIMUS_CACHE")
-    assert data.default_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "ultimus")
+    assert cache_module.default_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "ultimus")
 
 
 # ---------------------------------------------------------------- the download (never a real one)
@@ -244,7 +245,7 @@ def forbid_network(monkeypatch):
     def fail(url, file):
         raise AssertionError(f"tried to download {url}")
 
-    monkeypatch.setattr(data, "_fetch", fail)
+    monkeypatch.setattr(official_archive, "_fetch", fail)
 
 
 def test_nothing_cached_and_no_download_explains_what_to_do(cache, monkeypatch):
@@ -257,7 +258,7 @@ def test_offline_explains_what_to_do(cache, monkeypatch):
     def offline(url, file):
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(data, "_fetch", offline)
+    monkeypatch.setattr(official_archive, "_fetch", offline)
     with pytest.raises(RuntimeError, match=r"could not download.*no route to host.*--data"):
         load_cifar10(cache_dir=cache)
     assert cache_files(cache) == []
@@ -272,26 +273,26 @@ def test_download_is_checked_cached_and_reused(tmp_path, cache, monkeypatch):
         fetched.append(url)
         file.write(archive)
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
-    monkeypatch.setattr(data, "OFFICIAL_MD5", hashlib.md5(archive).hexdigest())
+    monkeypatch.setattr(official_archive, "_fetch", fake_fetch)
+    monkeypatch.setattr(official_archive, "OFFICIAL_MD5", hashlib.md5(archive).hexdigest())
     first = load_cifar10(cache_dir=cache)
-    assert fetched == [data.OFFICIAL_URL]
-    assert (cache / data.OFFICIAL_ARCHIVE).read_bytes() == archive
+    assert fetched == [cifar10.OFFICIAL_URL]
+    assert (cache / cifar10.OFFICIAL_ARCHIVE).read_bytes() == archive
     forbid_network(monkeypatch)
     numpy.testing.assert_array_equal(load_cifar10(cache_dir=cache, download=False).train_images, first.train_images)
 
 
 def test_download_with_wrong_md5_is_discarded(cache, monkeypatch):
-    monkeypatch.setattr(data, "_fetch", lambda url, file: file.write(b"a truncated download"))
+    monkeypatch.setattr(official_archive, "_fetch", lambda url, file: file.write(b"a truncated download"))
     actual = hashlib.md5(b"a truncated download").hexdigest()
-    with pytest.raises(RuntimeError, match=f"md5 {actual}, expected {data.OFFICIAL_MD5}"):
+    with pytest.raises(RuntimeError, match=f"md5 {actual}, expected {cifar10.OFFICIAL_MD5}"):
         load_cifar10(cache_dir=cache)
     assert cache_files(cache) == []
 
 
 def test_official_address_and_checksum():
-    assert data.OFFICIAL_URL == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-    assert data.OFFICIAL_MD5 == "c58f30108f718f92721af3b95e74349a"
+    assert cifar10.OFFICIAL_URL == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    assert cifar10.OFFICIAL_MD5 == "c58f30108f718f92721af3b95e74349a"
 
 
 # ---------------------------------------------------------------- errors name the file

@@ -1,7 +1,6 @@
 """SIGKILL a training process at random moments and inside its file writes: the last checkpoint
 always loads, the stale lock is reported, and --resume finishes the run with the numbers of an
 uninterrupted one."""
-import json
 import os
 import random
 import signal
@@ -11,8 +10,10 @@ import time
 
 import pytest
 
+from ultimus.history import read_history
 from ultimus.config import TrainConfig, UsageError
-from ultimus.train import load_checkpoint, train
+from ultimus.checkpoints import load_checkpoint
+from ultimus.train import train
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EPOCHS = 2
@@ -62,19 +63,19 @@ def recover_and_finish(folder, cache, out, reference):
         lock.unlink()
     checkpoint = out / "checkpoint.npz"
     if not checkpoint.exists():
-        history = train(TrainConfig(**settings(folder, cache, out)))["history"]
+        history = train(TrainConfig(**settings(folder, cache, out))).history
     else:
         epoch = load_checkpoint(str(checkpoint))["epoch"]
-        assert json.loads((out / "history.json").read_text())["epoch"][:epoch] == list(range(1, epoch + 1))
+        assert read_history(out / "history.json").column("epoch")[:epoch] == list(range(1, epoch + 1))
         if epoch == EPOCHS:  # killed while drawing the last figures: the run itself is complete
             return
-        history = train(TrainConfig(resume=str(out), progress=False))["history"]
-    assert history["train_loss"] == reference["train_loss"] and history["test_loss"] == reference["test_loss"]
+        history = train(TrainConfig(resume=str(out), progress=False)).history
+    assert history.column("train_loss") == reference.column("train_loss") and history.column("eval_loss") == reference.column("eval_loss")
 
 
 @pytest.mark.slow
 def test_sigkill_at_any_moment_leaves_a_run_that_resumes(tiny_cifar_folder, tiny_cache, tmp_path):
-    reference = train(TrainConfig(**settings(tiny_cifar_folder, tiny_cache, tmp_path / "reference")))["history"]
+    reference = train(TrainConfig(**settings(tiny_cifar_folder, tiny_cache, tmp_path / "reference"))).history
     started = time.monotonic()
     assert start_child(tiny_cifar_folder, tiny_cache, tmp_path / "timed").wait() == 0
     whole_run = time.monotonic() - started

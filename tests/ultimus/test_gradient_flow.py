@@ -11,7 +11,7 @@ from minigrad import functional as F
 from minigrad.optim import Adam
 from ultimus.gradient_flow import GradientFlow, moments, save_gradient_flow
 from ultimus.model import UltimusNet
-from ultimus.plots import plt
+from ultimus.figures import plt
 
 
 @pytest.fixture(autouse=True)

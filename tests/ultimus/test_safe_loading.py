@@ -8,7 +8,7 @@ import tarfile
 import numpy
 import pytest
 
-from ultimus import data
+from ultimus import cifar10
 from ultimus.data import load_cifar10
 
 
@@ -26,7 +26,7 @@ def official_archive(path, meta):
     """A tar.gz at ``path`` holding cifar-10-batches-py/ with ``meta`` as batches.meta and tiny batches."""
     rows = numpy.zeros((2, 3072), dtype=numpy.uint8)
     members = {"batches.meta": pickle.dumps(meta, protocol=2)}
-    for name in (*data.OFFICIAL_TRAIN_BATCHES, data.OFFICIAL_TEST_BATCH):
+    for name in (*cifar10.OFFICIAL_TRAIN_BATCHES, cifar10.OFFICIAL_TEST_BATCH):
         members[name] = pickle.dumps({b"data": rows, b"labels": [0, 1]}, protocol=2)
     folder = path.parent / "build"
     (folder / "cifar-10-batches-py").mkdir(parents=True)
@@ -55,7 +55,7 @@ def test_the_restricted_unpickler_reads_what_official_batches_hold(tmp_path):
 
 
 def test_the_official_archive_name_requires_the_published_md5(tmp_path):
-    archive = official_archive(tmp_path / data.OFFICIAL_ARCHIVE, {b"label_names": [b"a"] * 10})
+    archive = official_archive(tmp_path / cifar10.OFFICIAL_ARCHIVE, {b"label_names": [b"a"] * 10})
     actual = hashlib.md5(archive.read_bytes()).hexdigest()
     with pytest.raises(ValueError) as refused:
         load_cifar10(archive, cache_dir=tmp_path / "cache")

@@ -7,10 +7,12 @@ import numpy
 import pytest
 from PIL import Image
 
-from ultimus.data import Cifar10
-import ultimus.train
+import ultimus.datasets
+from ultimus.cifar10 import Cifar10
 from ultimus.config import TrainConfig, UsageError
-from ultimus.train import hold_out_validation, prepare_data, train
+from ultimus.history import read_history
+from ultimus.datasets import hold_out_validation, prepare_data
+from ultimus.train import train
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DATA = os.path.join(REPOSITORY, "..", "shared", "data", "cifar10-jpeg.tar.gz")
@@ -39,10 +41,10 @@ def test_cli_smoke_run_on_a_slice_of_the_real_data(smoke_run):
     assert "Total params: 26,074" in (out / "summary.txt").read_text()
     for name in OUTPUTS:
         assert (out / name).stat().st_size > 0, name
-    history = json.loads((out / "history.json").read_text())
-    assert history["epoch"] == [1, 2] and len(history["test_accuracy"]) == 2
-    assert result["test_accuracy"] == history["test_accuracy"][-1]
-    assert 0.0 <= result["test_accuracy"] <= 1.0
+    history = read_history(out / "history.json")
+    assert history.column("epoch") == [1, 2] and len(history.column("eval_accuracy")) == 2
+    assert result.eval_split == "test" and result.eval_accuracy == history.column("eval_accuracy")[-1]
+    assert 0.0 <= result.eval_accuracy <= 1.0
     assert (out / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
     with Image.open(out / "curves.png") as image:
         assert image.format == "PNG"
@@ -54,7 +56,7 @@ def test_checkpoint_restores_the_trained_model(smoke_run, capsys):
     out, result = smoke_run
     (out / "misclassified.png").unlink()
     main([str(out)])
-    assert f"test accuracy {result['test_accuracy']:.4f} from the checkpoint" in capsys.readouterr().out
+    assert f"test accuracy {result.eval_accuracy:.4f} from the checkpoint" in capsys.readouterr().out
     assert (out / "misclassified.png").stat().st_size > 0
 
 
@@ -63,14 +65,14 @@ def test_training_is_deterministic_on_the_cpu_for_a_fixed_seed(tmp_path):
     def run(folder):
         config = TrainConfig(device="cpu", data=SHARED_DATA, limit=300, epochs=2, batch_size=64, seed=7,
                              out=str(tmp_path / folder), progress=False)
-        return train(config)["history"]
+        return train(config).history
 
     first, second = run("a"), run("b")
-    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
-        assert first[key] == second[key], key
+    for key in ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy"):
+        assert first.column(key) == second.column(key), key
     third = train(TrainConfig(device="cpu", data=SHARED_DATA, limit=300, epochs=2, batch_size=64, seed=8,
-                              out=str(tmp_path / "c"), progress=False))["history"]
-    assert third["train_loss"] != first["train_loss"]
+                              out=str(tmp_path / "c"), progress=False)).history
+    assert third.column("train_loss") != first.column("train_loss")
 
 
 
@@ -87,18 +89,18 @@ def tiny_cifar(per_class=6, classes=3):
 def test_validation_split_is_balanced_disjoint_and_replaces_the_test_set():
     data = tiny_cifar()
     split = hold_out_validation(data, 6)
-    validation_ids, train_ids = split.test_images[:, 0, 0, 0], split.train_images[:, 0, 0, 0]
+    validation_ids, train_ids = split.eval_images[:, 0, 0, 0], split.train_images[:, 0, 0, 0]
     assert sorted(numpy.concatenate([validation_ids, train_ids]).tolist()) == list(range(18))
-    assert numpy.bincount(split.test_labels).tolist() == [2, 2, 2]
-    numpy.testing.assert_array_equal(split.test_labels, data.train_labels[validation_ids])
+    assert numpy.bincount(split.eval_labels).tolist() == [2, 2, 2] and split.eval_split == "validation"
+    numpy.testing.assert_array_equal(split.eval_labels, data.train_labels[validation_ids])
     numpy.testing.assert_array_equal(split.train_labels, data.train_labels[train_ids])
 
 
 def test_validation_split_is_the_same_for_every_run_seed(monkeypatch):
-    monkeypatch.setattr(ultimus.train, "load_cifar10", lambda source, cache_dir=None, progress=True: tiny_cifar(classes=10))
+    monkeypatch.setattr(ultimus.datasets, "load_cifar10", lambda source, cache_dir=None, progress=True: tiny_cifar(classes=10))
     first, _, _ = prepare_data(TrainConfig(validation=20, seed=1))
     second, _, _ = prepare_data(TrainConfig(validation=20, seed=2))
-    numpy.testing.assert_array_equal(first.test_images, second.test_images)
+    numpy.testing.assert_array_equal(first.eval_images, second.eval_images)
     numpy.testing.assert_array_equal(first.train_images, second.train_images)
 
 
@@ -113,7 +115,8 @@ def test_a_validation_run_names_its_curves_after_the_validation_split(tmp_path):
     result = train(TrainConfig(device="cpu", data=SHARED_DATA, validation=500, limit=300, epochs=1, batch_size=64,
                                out=str(tmp_path), progress=False))
     history = json.loads((tmp_path / "history.json").read_text())
-    assert "test_accuracy" not in history and result["validation_accuracy"] == history["validation_accuracy"][-1]
+    assert "test_accuracy" not in (tmp_path / "history.csv").read_text() and history["eval_split"] == "validation"
+    assert result.eval_split == "validation" and result.eval_accuracy == history["records"][-1]["eval_accuracy"]
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 

@@ -1,26 +1,29 @@
 """The training loop on a tiny synthetic CIFAR-10 (runs in every checkout): a golden history,
 resume, the lr schedule, evaluation, divergence."""
-import json
 import os
 
 import numpy
 import pytest
 
+import ultimus.checkpoints
 import ultimus.train
 from minigrad import Tensor, no_grad
 from minigrad import functional as F
 from minigrad.optim import Adam
+from ultimus.history import read_history
 from ultimus.config import TrainConfig, UsageError
 from ultimus.model import UltimusNet
-from ultimus.train import make_test_loader, prepare_data, run_epoch, train
+from ultimus.datasets import prepare_data
+from ultimus.loaders import make_eval_loader
+from ultimus.train import run_epoch, train
 
 # Recorded once from train(tiny_config(max_lr=0.05)) below (a peak high enough that the tiny model
 # moves away from uniform outputs); any change to the numbers a run computes shows here.
 GOLDEN = {
     "train_loss": [2.469065475463867, 2.499325180053711, 2.3552196502685545],
-    "test_loss": [2.4101024627685548, 2.830982208251953, 2.86987419128418],
+    "eval_loss": [2.4101024627685548, 2.830982208251953, 2.86987419128418],
     "train_accuracy": [0.0, 0.1, 0.1],
-    "test_accuracy": [0.1, 0.0, 0.2],
+    "eval_accuracy": [0.1, 0.0, 0.2],
 }
 
 
@@ -35,14 +38,14 @@ def tiny_config(tiny_cifar_folder, tiny_cache, tmp_path):
 
 
 def test_a_tiny_run_reproduces_its_recorded_history(tiny_config):
-    history = train(tiny_config(max_lr=0.05))["history"]
+    history = train(tiny_config(max_lr=0.05)).history
     for key, expected in GOLDEN.items():
-        assert history[key] == pytest.approx(expected, rel=1e-6), key
-    assert train(tiny_config("other seed", max_lr=0.05, seed=4))["history"]["train_loss"] != history["train_loss"]
+        assert history.column(key) == pytest.approx(expected, rel=1e-6), key
+    assert train(tiny_config("other seed", max_lr=0.05, seed=4)).history.column("train_loss") != history.column("train_loss")
 
 
 def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, monkeypatch):
-    uninterrupted = train(tiny_config("whole"))["history"]
+    uninterrupted = train(tiny_config("whole")).history
     finished_passes, real_run_epoch = [], ultimus.train.run_epoch
 
     def interrupted_in_the_third_epoch(*args, **kwargs):
@@ -56,10 +59,10 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, m
         train(tiny_config("stopped"))
     monkeypatch.undo()
     stopped = tiny_config("stopped").out
-    assert json.loads(open(f"{stopped}/history.json").read())["epoch"] == [1, 2]
-    resumed = train(TrainConfig(resume=stopped, progress=False))["history"]
-    for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr"):
-        assert resumed[key] == uninterrupted[key], key
+    assert read_history(f"{stopped}/history.json").column("epoch") == [1, 2]
+    resumed = train(TrainConfig(resume=stopped, progress=False)).history
+    for key in ("epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "lr"):
+        assert resumed.column(key) == uninterrupted.column(key), key
 
 
 def one_cycle_lr(step, total_steps, max_lr, div_factor, final_div_factor, pct_start):
@@ -80,12 +83,12 @@ def test_every_step_uses_the_one_cycle_lr(tiny_config, monkeypatch):
 
     monkeypatch.setattr(Adam, "step", recording_step)
     config = tiny_config()
-    history = train(config)["history"]
+    history = train(config).history
     total = config.epochs * 5  # 40 training images in batches of 8
     expected = [one_cycle_lr(step, total, config.max_lr, config.div_factor, config.final_div_factor, config.pct_start)
                 for step in range(total)]
     assert used == pytest.approx(expected, rel=1e-12)
-    assert history["lr"] == pytest.approx(expected[::5], rel=1e-12)  # each epoch records its first step's lr
+    assert history.column("lr") == pytest.approx(expected[::5], rel=1e-12)  # each epoch records its first step's lr
 
 
 def test_evaluation_changes_nothing_and_equals_an_explicit_eval_pass(tiny_config):
@@ -94,19 +97,19 @@ def test_evaluation_changes_nothing_and_equals_an_explicit_eval_pass(tiny_config
     model = UltimusNet(num_classes=10, dropout=0.3).train()
     before = [tensor.data.copy() for tensor in (*model.parameters(), *model.buffers())]
 
-    loss, accuracy, predictions = run_epoch(model, make_test_loader(data, mean, std, config, "cpu"), progress=False)
+    loss, accuracy, predictions = run_epoch(model, make_eval_loader(data, mean, std, config, "cpu"), progress=False)
 
     for was, tensor in zip(before, (*model.parameters(), *model.buffers())):
         numpy.testing.assert_array_equal(tensor.data, was)
     assert all(module.training for module in model.modules())
-    images = ((data.test_images / 255 - mean) / std).transpose(0, 3, 1, 2).astype(numpy.float32)
+    images = ((data.eval_images / 255 - mean) / std).transpose(0, 3, 1, 2).astype(numpy.float32)
     model.eval()
     with no_grad():
         logits = model(Tensor(images))
-        expected_loss = float(F.cross_entropy(logits, data.test_labels).data)
+        expected_loss = float(F.cross_entropy(logits, data.eval_labels).data)
     numpy.testing.assert_array_equal(predictions, logits.data.argmax(axis=1))
     assert loss == pytest.approx(expected_loss, rel=1e-5)
-    assert accuracy == (predictions == data.test_labels).mean()
+    assert accuracy == (predictions == data.eval_labels).mean()
 
 
 def test_a_non_finite_loss_stops_the_run_at_its_first_step_and_keeps_the_last_epoch(tiny_config, monkeypatch):
@@ -125,8 +128,8 @@ def test_a_non_finite_loss_stops_the_run_at_its_first_step_and_keeps_the_last_ep
     assert str(stopped.value) == (f"training diverged at epoch 2, step 3 of 5: the training loss is nan (lr {lr:.4g}); "
                                   f"the checkpoint, history and figures of epoch 1 are kept in {config.out}")
     monkeypatch.undo()
-    assert ultimus.train.load_checkpoint(f"{config.out}/checkpoint.npz")["epoch"] == 1
-    assert json.loads(open(f"{config.out}/history.json").read())["epoch"] == [1]
+    assert ultimus.checkpoints.load_checkpoint(f"{config.out}/checkpoint.npz")["epoch"] == 1
+    assert read_history(f"{config.out}/history.json").column("epoch") == [1]
     for figure in ("augmented_samples.png", "curves.png", "misclassified.png", "confusion_matrix.png"):
         assert open(f"{config.out}/{figure}", "rb").read(4) == b"\x89PNG", figure
     assert not any(name.endswith((".lock", ".tmp")) for name in os.listdir(config.out))
@@ -152,7 +155,7 @@ def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch):
 def test_a_checkpoint_of_the_parallel_lists_layout_is_refused_for_resume(tiny_config):
     from minigrad import serialization
 
-    run = train(tiny_config("old layout", epochs=2))["out"]
+    run = train(tiny_config("old layout", epochs=2)).out
     checkpoint = serialization.load(f"{run}/checkpoint.npz")
     checkpoint["epoch"] = 1
     checkpoint["model"] = {key.replace("features.stages.0.conv.", "features.convs.0."): value
@@ -163,6 +166,15 @@ def test_a_checkpoint_of_the_parallel_lists_layout_is_refused_for_resume(tiny_co
 
 
 def test_the_variant_setting_reaches_the_model(tiny_config):
-    assignment = train(tiny_config("assignment", epochs=1, max_lr=0.05))["history"]
-    residual = train(tiny_config("residual", epochs=1, max_lr=0.05, variant="residual"))["history"]
-    assert residual["train_loss"] != assignment["train_loss"]
+    assignment = train(tiny_config("assignment", epochs=1, max_lr=0.05)).history
+    residual = train(tiny_config("residual", epochs=1, max_lr=0.05, variant="residual")).history
+    assert residual.column("train_loss") != assignment.column("train_loss")
+
+
+def test_a_validation_run_names_its_eval_split_in_the_result_history_and_printout(tiny_config, capsys):
+    result = train(tiny_config(validation=10, epochs=1))
+    printed = capsys.readouterr().out
+    assert result.eval_split == result.history.eval_split == "validation"
+    assert read_history(f"{result.out}/history.json").eval_split == "validation"
+    assert "  validation loss " in printed and "  test loss " not in printed
+    assert result.eval_accuracy == result.history.records[-1].eval_accuracy

@@ -4,7 +4,7 @@ import pytest
 
 from minigrad import backend
 from ultimus.config import TrainConfig
-from ultimus.train import make_train_transform
+from ultimus.loaders import make_train_transform
 from ultimus.transforms import (
     CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, crop, cut_holes, to_float_nchw,
 )
@@ -224,7 +224,7 @@ def test_horizontal_flip_against_numpy_flip():
 
 
 def train_pipeline(seed, horizontal_flip=True, coarse_dropout_p=0.5, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26)):
-    """The training run's own augmentation (ultimus.train.make_train_transform) on uint8 (N, 32, 32, 3)."""
+    """The training run's own augmentation (ultimus.loaders.make_train_transform) on uint8 (N, 32, 32, 3)."""
     config = TrainConfig(horizontal_flip=horizontal_flip, coarse_dropout_p=coarse_dropout_p)
     augment = make_train_transform(numpy.array(mean), numpy.array(std), config, numpy.random.default_rng(seed))
     return lambda images: augment((images, None))[0]

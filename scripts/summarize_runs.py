@@ -4,22 +4,23 @@ still going shows fewer). With --csv, one row per run instead, for docs/results/
 
 A group is one of
   - a folder of seed<N>/ runs written by examples/train_cifar.py (their history.json, and the time.txt
-    of GNU time that benchmarks/cpu_runs.sh writes beside it);
+    of GNU time that scripts/cpu_runs.sh writes beside it);
   - a folder of seed<N>.log files, the printed output of examples/train_cifar.py (docs/gpu/run1);
   - a log of benchmarks/reference_torch.py (docs/reference_torch/*.log).
 
-    python benchmarks/summarize_runs.py docs/validation/dropout*      # one line per group
-    python benchmarks/summarize_runs.py --csv --commit cd3dc3d docs/cpu > docs/results/cpu.csv
-    python benchmarks/summarize_runs.py --csv --commit 9b2ba07 --commit 2333e9a docs/gpu/run1 docs/gpu/run2
+    python scripts/summarize_runs.py docs/validation/dropout*      # one line per group
+    python scripts/summarize_runs.py --csv --commit cd3dc3d docs/cpu > docs/results/cpu.csv
+    python scripts/summarize_runs.py --csv --commit 9b2ba07 --commit 2333e9a docs/gpu/run1 docs/gpu/run2
 """
 import argparse
 import collections
 import csv
-import json
 import pathlib
 import re
 import statistics
 import sys
+
+from ultimus.history import read_history
 
 Run = collections.namedtuple("Run", "run seed split accuracy epochs epoch_seconds wall_seconds peak_mib")
 
@@ -48,11 +49,10 @@ def gnu_time(run):
 
 
 def history_run(run):
-    """The Run of a folder holding train_cifar.py's history.json: a dict of per-epoch lists."""
-    history = json.loads((run / "history.json").read_text())
-    split = "validation" if "validation_accuracy" in history else "test"
-    return Run(str(run), seed_of(run), split, history[f"{split}_accuracy"][-1], len(history["epoch"]),
-               statistics.median(history["seconds"]), *gnu_time(run))
+    """The Run of a folder holding train_cifar.py's history.json (either layout, see ultimus.history)."""
+    history = read_history(run / "history.json")
+    return Run(str(run), seed_of(run), history.eval_split, history.records[-1].eval_accuracy, len(history.records),
+               statistics.median(history.column("seconds")), *gnu_time(run))
 
 
 def epochs_run(name, seed, epochs, wall_seconds=None):

@@ -1,4 +1,4 @@
-"""benchmarks/summarize_runs.py on small hand-written runs: the CSV rows of docs/results/ and its errors."""
+"""scripts/summarize_runs.py on small hand-written runs: the CSV rows of docs/results/ and its errors."""
 import csv
 import io
 import json
@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def summarize(*arguments):
     """The finished process of summarize_runs.py, importing this checkout."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "summarize_runs.py"), *map(str, arguments)],
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "summarize_runs.py"), *map(str, arguments)],
                           capture_output=True, text=True, env=env)
 
 
@@ -23,9 +23,16 @@ def csv_rows(*arguments):
     return list(csv.DictReader(io.StringIO(result.stdout)))
 
 
-def write_history_run(folder, accuracies, seconds, split="test"):
+def write_history_run(folder, accuracies, seconds, split="test", layout="records"):
+    """A run folder whose history.json is in the records layout, or in the columns layout of older runs."""
     folder.mkdir(parents=True)
-    history = {"epoch": list(range(1, len(accuracies) + 1)), f"{split}_accuracy": accuracies, "seconds": seconds}
+    count = len(accuracies)
+    columns = {"epoch": list(range(1, count + 1)), "train_loss": [2.0] * count, "train_accuracy": [0.1] * count,
+               "eval_loss": [2.1] * count, "eval_accuracy": accuracies, "lr": [0.01] * count, "seconds": seconds}
+    if layout == "records":
+        history = {"eval_split": split, "records": [dict(zip(columns, values)) for values in zip(*columns.values())]}
+    else:
+        history = {key.replace("eval", split): values for key, values in columns.items()}
     (folder / "history.json").write_text(json.dumps(history))
 
 
@@ -33,7 +40,7 @@ def test_history_runs_give_the_last_accuracy_median_epoch_and_gnu_time(tmp_path)
     write_history_run(tmp_path / "seed2", [0.30, 0.45, 0.41], [9.0, 7.0, 8.0])
     (tmp_path / "seed2" / "time.txt").write_text(
         "\tElapsed (wall clock) time (h:mm:ss or m:ss): 3:05.50\n\tMaximum resident set size (kbytes): 602112\n")
-    write_history_run(tmp_path / "seed10", [0.2, 0.5], [1.0, 2.0], split="validation")
+    write_history_run(tmp_path / "seed10", [0.2, 0.5], [1.0, 2.0], split="validation", layout="columns")
 
     rows = csv_rows("--commit", "abc1234", tmp_path)
 

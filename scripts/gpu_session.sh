@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything we check on a GPU machine, in one go (it is lent for minutes, not hours):
-# the GPU-marked tests, a quick pipeline smoke run, a full 24-epoch run of the seed's recipe,
+# the GPU-marked tests, a quick pipeline smoke run, a full 24-epoch run of the assignment's recipe,
 # and the step-time benchmark. Expects the data archive at data/cifar10-jpeg.tar.gz
 # (copy ../shared/data/cifar10-jpeg.tar.gz there; the data/ folder is git-ignored).
 # Results go to ${OUT:-runs/gpu}.

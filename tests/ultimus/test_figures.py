@@ -1,15 +1,16 @@
-"""Tests of ultimus.plots: the numbers behind the figures, the figures' contents, and safe saving."""
+"""Tests of ultimus.figures and ultimus.metrics: the numbers behind the figures, the figures' contents, and safe saving."""
 import matplotlib.figure
-import numpy as np
+import numpy
 import pytest
 from PIL import Image
 
-from ultimus import plots
-from ultimus.plots import plt
+from ultimus import figures, metrics
+from ultimus.figures import plt
+from ultimus.history import EpochRecord, History
 
 CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-MEAN = np.array([0.49, 0.48, 0.45])
-STD = np.array([0.25, 0.24, 0.26])
+MEAN = numpy.array([0.49, 0.48, 0.45])
+STD = numpy.array([0.25, 0.24, 0.26])
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +26,8 @@ def normalized_batch(count, rng, height=8, width=8):
 
     Returns the normalized (N, 3, H, W) float32 images and their pixels as uint8 (N, H, W, 3).
     """
-    pixels = rng.integers(0, 256, size=(count, height, width, 3)).astype(np.uint8)
-    normalized = np.empty((count, 3, height, width), dtype=np.float32)
+    pixels = rng.integers(0, 256, size=(count, height, width, 3)).astype(numpy.uint8)
+    normalized = numpy.empty((count, 3, height, width), dtype=numpy.float32)
     for channel in range(3):
         normalized[:, channel] = (pixels[..., channel] / 255.0 - MEAN[channel]) / STD[channel]
     return normalized, pixels
@@ -49,41 +50,39 @@ def image_panels(figure):
     return [axes for axes in figure.axes if axes.images]
 
 
-def small_history(epochs=4, with_lr=True):
-    history = {
-        "train_loss": list(np.linspace(2.0, 1.0, epochs)),
-        "test_loss": list(np.linspace(1.9, 1.1, epochs)),
-        "train_accuracy": list(np.linspace(0.3, 0.6, epochs)),
-        "test_accuracy": [0.35, 0.5, 0.62, 0.6][:epochs],
-    }
-    if with_lr:
-        history["lr"] = [0.001, 0.01, 0.005, 0.0001][:epochs]
-    return history
+def small_history(epochs=4, eval_split="test"):
+    """A History of ``epochs`` (at most 4) records with made-up curves."""
+    columns = (
+        range(1, epochs + 1), numpy.linspace(2.0, 1.0, epochs), numpy.linspace(0.3, 0.6, epochs),
+        numpy.linspace(1.9, 1.1, epochs), [0.35, 0.5, 0.62, 0.6][:epochs], [0.001, 0.01, 0.005, 0.0001][:epochs],
+        [9.0, 8.0, 8.5, 8.1][:epochs],
+    )
+    return History(eval_split, [EpochRecord(*values) for values in zip(*columns)])
 
 
 # confusion_matrix
 
 
 def test_confusion_matrix_matches_double_loop():
-    rng = np.random.default_rng(0)
+    rng = numpy.random.default_rng(0)
     num_classes = 7
     true_labels = rng.integers(0, num_classes, size=500)
     predicted_labels = rng.integers(0, num_classes, size=500)
-    expected = np.zeros((num_classes, num_classes), dtype=np.int64)
+    expected = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
     for true_class in range(num_classes):
         for predicted_class in range(num_classes):
-            expected[true_class, predicted_class] = np.sum(
+            expected[true_class, predicted_class] = numpy.sum(
                 (true_labels == true_class) & (predicted_labels == predicted_class)
             )
-    matrix = plots.confusion_matrix(true_labels, predicted_labels, num_classes)
-    assert matrix.dtype == np.int64
-    np.testing.assert_array_equal(matrix, expected)
+    matrix = metrics.confusion_matrix(true_labels, predicted_labels, num_classes)
+    assert matrix.dtype == numpy.int64
+    numpy.testing.assert_array_equal(matrix, expected)
 
 
 def test_confusion_matrix_hand_example_rows_are_true_classes():
-    matrix = plots.confusion_matrix(np.array([0, 0, 1, 2], dtype=np.uint8), [0, 2, 1, 1], 4)
+    matrix = metrics.confusion_matrix(numpy.array([0, 0, 1, 2], dtype=numpy.uint8), [0, 2, 1, 1], 4)
     expected = [[1, 0, 1, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
-    np.testing.assert_array_equal(matrix, expected)
+    numpy.testing.assert_array_equal(matrix, expected)
 
 
 @pytest.mark.parametrize(
@@ -98,32 +97,32 @@ def test_confusion_matrix_hand_example_rows_are_true_classes():
 )
 def test_confusion_matrix_rejects_bad_labels(true_labels, predicted_labels, error, message):
     with pytest.raises(error, match=message):
-        plots.confusion_matrix(np.array(true_labels), np.array(predicted_labels), 10)
+        metrics.confusion_matrix(numpy.array(true_labels), numpy.array(predicted_labels), 10)
 
 
 def test_confusion_matrix_rejects_bad_class_count():
     with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
-        plots.confusion_matrix([0], [0], 0)
+        metrics.confusion_matrix([0], [0], 0)
 
 
 # denormalize
 
 
 def test_denormalize_inverts_normalization():
-    normalized, pixels = normalized_batch(5, np.random.default_rng(1), height=6, width=7)
-    restored = plots.denormalize(normalized, MEAN, STD)
-    assert restored.dtype == np.uint8
+    normalized, pixels = normalized_batch(5, numpy.random.default_rng(1), height=6, width=7)
+    restored = figures.denormalize(normalized, MEAN, STD)
+    assert restored.dtype == numpy.uint8
     assert restored.shape == (5, 6, 7, 3)
-    np.testing.assert_array_equal(restored, pixels)
+    numpy.testing.assert_array_equal(restored, pixels)
 
 
 def test_denormalize_clips_to_displayable_range():
-    images = np.zeros((1, 3, 1, 2))
+    images = numpy.zeros((1, 3, 1, 2))
     images[0, :, 0, 0] = 100.0  # far above white
     images[0, :, 0, 1] = -100.0  # far below black
-    restored = plots.denormalize(images, MEAN, STD)
-    np.testing.assert_array_equal(restored[0, 0, 0], [255, 255, 255])
-    np.testing.assert_array_equal(restored[0, 0, 1], [0, 0, 0])
+    restored = figures.denormalize(images, MEAN, STD)
+    numpy.testing.assert_array_equal(restored[0, 0, 0], [255, 255, 255])
+    numpy.testing.assert_array_equal(restored[0, 0, 1], [0, 0, 0])
 
 
 @pytest.mark.parametrize(
@@ -137,7 +136,7 @@ def test_denormalize_clips_to_displayable_range():
 )
 def test_denormalize_rejects_bad_input(shape, mean, std, message):
     with pytest.raises(ValueError, match=message):
-        plots.denormalize(np.zeros(shape), mean, std)
+        figures.denormalize(numpy.zeros(shape), mean, std)
 
 
 # saving: every save_* writes a valid PNG, creates folders, returns the path, closes its figure
@@ -145,19 +144,19 @@ def test_denormalize_rejects_bad_input(shape, mean, std, message):
 
 def save_each_figure(folder):
     """Call every save_* once with small inputs; returns the paths they returned."""
-    rng = np.random.default_rng(2)
+    rng = numpy.random.default_rng(2)
     images, _ = normalized_batch(6, rng)
-    labels = np.array([0, 1, 2, 3, 4, 5])
-    predictions = np.array([0, 9, 2, 7, 4, 1])
+    labels = numpy.array([0, 1, 2, 3, 4, 5])
+    predictions = numpy.array([0, 9, 2, 7, 4, 1])
     return [
-        plots.save_sample_grid(
-            images, labels, CLASSES, MEAN, STD, folder / "a" / "samples.png", columns=3
+        figures.save_sample_grid(
+            images, labels, CLASSES, folder / "a" / "samples.png", mean=MEAN, std=STD, columns=3
         ),
-        plots.save_history_curves(small_history(), folder / "b" / "curves.png"),
-        plots.save_misclassified(
-            images, labels, predictions, CLASSES, MEAN, STD, folder / "c" / "wrong.png"
+        figures.save_history_curves(small_history(), folder / "b" / "curves.png"),
+        figures.save_misclassified(
+            images, labels, predictions, CLASSES, folder / "c" / "wrong.png", mean=MEAN, std=STD
         ),
-        plots.save_confusion_matrix(labels, predictions, CLASSES, folder / "d" / "confusion.png"),
+        figures.save_confusion_matrix(labels, predictions, CLASSES, folder / "d" / "confusion.png"),
     ]
 
 
@@ -185,7 +184,7 @@ def test_failed_savefig_leaves_no_partial_file_and_keeps_the_old_one(tmp_path, m
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", failing_savefig)
     with pytest.raises(OSError, match="disk full"):
-        plots.save_history_curves(small_history(), path)
+        figures.save_history_curves(small_history(), path)
     assert [entry.name for entry in tmp_path.iterdir()] == ["curves.png"]
     assert path.read_bytes() == b"previous figure"
     assert plt.get_fignums() == []
@@ -195,12 +194,12 @@ def test_failed_savefig_leaves_no_partial_file_and_keeps_the_old_one(tmp_path, m
 
 
 def test_sample_grid_titles_every_image_with_its_class():
-    images, pixels = normalized_batch(5, np.random.default_rng(3))
-    labels = np.array([3, 1, 4, 1, 5])
-    figure = plots.figure_sample_grid(images, labels, CLASSES, MEAN, STD, columns=2, title="samples")
+    images, pixels = normalized_batch(5, numpy.random.default_rng(3))
+    labels = numpy.array([3, 1, 4, 1, 5])
+    figure = figures.figure_sample_grid(images, labels, CLASSES, mean=MEAN, std=STD, columns=2, title="samples")
     panels = image_panels(figure)
     assert [panel.get_title() for panel in panels] == ["cat", "car", "deer", "car", "dog"]
-    np.testing.assert_array_equal(panels[2].images[0].get_array(), pixels[2])
+    numpy.testing.assert_array_equal(panels[2].images[0].get_array(), pixels[2])
     assert figure.get_suptitle() == "samples"
     plt.close(figure)
 
@@ -208,123 +207,97 @@ def test_sample_grid_titles_every_image_with_its_class():
 @pytest.mark.parametrize(
     "labels, columns, error, message",
     [
-        (np.array([0, 1]), 8, ValueError, "images has 3 entries but labels has 2"),
-        (np.array([0, 1, 10]), 8, ValueError, "labels contains 10, outside \\[0, 10\\)"),
-        (np.array([0, 1, 2]), 0, ValueError, "columns must be a positive integer, got 0"),
+        (numpy.array([0, 1]), 8, ValueError, "images has 3 entries but labels has 2"),
+        (numpy.array([0, 1, 10]), 8, ValueError, "labels contains 10, outside \\[0, 10\\)"),
+        (numpy.array([0, 1, 2]), 0, ValueError, "columns must be a positive integer, got 0"),
     ],
 )
 def test_sample_grid_rejects_bad_input(labels, columns, error, message):
-    images, _ = normalized_batch(3, np.random.default_rng(4))
+    images, _ = normalized_batch(3, numpy.random.default_rng(4))
     with pytest.raises(error, match=message):
-        plots.figure_sample_grid(images, labels, CLASSES, MEAN, STD, columns=columns)
+        figures.figure_sample_grid(images, labels, CLASSES, mean=MEAN, std=STD, columns=columns)
 
 
-@pytest.mark.parametrize("with_lr, panel_count", [(False, 2), (True, 3)])
-def test_history_curves_plot_epochs_from_one_and_accuracy_in_percent(with_lr, panel_count):
-    history = small_history(with_lr=with_lr)
-    figure = plots.figure_history_curves(history)
-    assert len(figure.axes) == panel_count
+def test_history_curves_plot_epochs_from_one_and_accuracy_in_percent():
+    history = small_history()
+    figure = figures.figure_history_curves(history)
+    assert len(figure.axes) == 3
     loss_panel, accuracy_panel = figure.axes[:2]
     for panel in (loss_panel, accuracy_panel):
         assert panel.get_lines()[0].get_label().startswith("train")
         assert panel.get_legend() is not None
-        np.testing.assert_array_equal(panel.get_lines()[0].get_xdata(), [1, 2, 3, 4])
-    np.testing.assert_allclose(loss_panel.get_lines()[1].get_ydata(), history["test_loss"])
-    np.testing.assert_allclose(
+        numpy.testing.assert_array_equal(panel.get_lines()[0].get_xdata(), [1, 2, 3, 4])
+    numpy.testing.assert_allclose(loss_panel.get_lines()[1].get_ydata(), history.column("eval_loss"))
+    numpy.testing.assert_allclose(
         accuracy_panel.get_lines()[1].get_ydata(), [35.0, 50.0, 62.0, 60.0]
     )
     assert "best test 62.00% at epoch 3" in accuracy_panel.get_title()
-    if with_lr:
-        np.testing.assert_allclose(figure.axes[2].get_lines()[0].get_ydata(), history["lr"])
+    numpy.testing.assert_allclose(figure.axes[2].get_lines()[0].get_ydata(), history.column("lr"))
     plt.close(figure)
 
 
 def test_history_curves_of_a_validation_run_name_the_validation_split():
-    history = {key.replace("test", "validation"): values for key, values in small_history().items()}
-    figure = plots.figure_history_curves(history)
+    history = small_history(eval_split="validation")
+    figure = figures.figure_history_curves(history)
     loss_panel, accuracy_panel = figure.axes[:2]
     plt.close(figure)
     assert [line.get_label() for line in loss_panel.get_lines()] == ["train loss", "validation loss"]
-    np.testing.assert_allclose(loss_panel.get_lines()[1].get_ydata(), history["validation_loss"])
+    numpy.testing.assert_allclose(loss_panel.get_lines()[1].get_ydata(), history.column("eval_loss"))
     assert "best validation 62.00% at epoch 3" in accuracy_panel.get_title()
 
 
-def test_history_curves_ignore_extra_keys():
-    history = dict(small_history(), epoch=[1, 2, 3, 4], seconds=[9.0, 8.0, 8.5, 8.1])
-    figure = plots.figure_history_curves(history)
-    labels = [line.get_label() for axis in figure.axes for line in axis.get_lines()]
-    plt.close(figure)
-    assert not any("epoch" in label or "seconds" in label for label in labels)
-    assert len(figure.axes) == (3 if "lr" in history else 2)
-
-
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"test_loss": None}, "history is missing \\['test_loss'\\]"),
-        ({"lr": [0.1, 0.2]}, "train_loss has 4 entries but lr has 2"),
-        (
-            {"test_accuracy": [35.0, 50.0, 62.0, 60.0]},
-            "history\\['test_accuracy'\\] must be fractions in \\[0, 1\\]",
-        ),
-        ({key: [] for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr")}, "history is empty"),
-    ],
-)
-def test_history_curves_reject_bad_history(change, message):
-    history = small_history()
-    history.update(change)
-    history = {key: value for key, value in history.items() if value is not None}
-    with pytest.raises(ValueError, match=message):
-        plots.figure_history_curves(history)
+def test_history_curves_reject_an_empty_history():
+    with pytest.raises(ValueError, match="history is empty"):
+        figures.figure_history_curves(History("test"))
 
 
 @pytest.mark.parametrize("limit, expected_panels", [(25, 7), (4, 4), (7, 7)])
 def test_misclassified_shows_the_first_limit_wrong_images(limit, expected_panels):
-    rng = np.random.default_rng(5)
+    rng = numpy.random.default_rng(5)
     images, pixels = normalized_batch(12, rng)
     true_labels = rng.integers(0, 10, size=12)
     predicted_labels = true_labels.copy()
     wrong_indices = [0, 2, 3, 5, 8, 10, 11]
     predicted_labels[wrong_indices] = (true_labels[wrong_indices] + 1) % 10
-    figure = plots.figure_misclassified(
-        images, true_labels, predicted_labels, CLASSES, MEAN, STD, limit=limit, columns=3
+    figure = figures.figure_misclassified(
+        images, true_labels, predicted_labels, CLASSES, mean=MEAN, std=STD, limit=limit, columns=3
     )
     panels = image_panels(figure)
     assert len(panels) == expected_panels
     for panel, index in zip(panels, wrong_indices):
         expected_title = f"true: {CLASSES[true_labels[index]]}\npred: {CLASSES[predicted_labels[index]]}"
         assert panel.get_title() == expected_title
-        np.testing.assert_array_equal(panel.images[0].get_array(), pixels[index])
+        numpy.testing.assert_array_equal(panel.images[0].get_array(), pixels[index])
     assert f"first {expected_panels} of 7" in figure.get_suptitle()
     plt.close(figure)
 
 
 def test_misclassified_says_so_when_every_prediction_is_right(tmp_path):
-    images, _ = normalized_batch(3, np.random.default_rng(6))
-    labels = np.array([1, 2, 3])
-    figure = plots.figure_misclassified(images, labels, labels, CLASSES, MEAN, STD)
+    images, _ = normalized_batch(3, numpy.random.default_rng(6))
+    labels = numpy.array([1, 2, 3])
+    figure = figures.figure_misclassified(images, labels, labels, CLASSES, mean=MEAN, std=STD)
     assert image_panels(figure) == []
     assert any("No misclassified images" in text.get_text() for text in figure.texts)
     plt.close(figure)
-    path = plots.save_misclassified(images, labels, labels, CLASSES, MEAN, STD, tmp_path / "wrong.png")
+    path = figures.save_misclassified(images, labels, labels, CLASSES, tmp_path / "wrong.png", mean=MEAN, std=STD)
     assert_valid_png(path)
 
 
 def test_misclassified_rejects_inconsistent_lengths():
-    images, _ = normalized_batch(3, np.random.default_rng(7))
+    images, _ = normalized_batch(3, numpy.random.default_rng(7))
     with pytest.raises(ValueError, match="images has 3 entries but true_labels has 2"):
-        plots.figure_misclassified(images, [1, 2], [1, 2], CLASSES, MEAN, STD)
+        figures.figure_misclassified(images, [1, 2], [1, 2], CLASSES, mean=MEAN, std=STD)
     with pytest.raises(ValueError, match="images has 3 entries but predicted_labels has 4"):
-        plots.figure_misclassified(images, [1, 2, 3], [1, 2, 3, 4], CLASSES, MEAN, STD)
+        figures.figure_misclassified(images, [1, 2, 3], [1, 2, 3, 4], CLASSES, mean=MEAN, std=STD)
     with pytest.raises(ValueError, match="limit must be a positive integer, got 0"):
-        plots.figure_misclassified(images, [1, 2, 3], [1, 2, 3], CLASSES, MEAN, STD, limit=0)
+        figures.figure_misclassified(images, [1, 2, 3], [1, 2, 3], CLASSES, mean=MEAN, std=STD, limit=0)
 
 
 def test_confusion_heatmap_writes_counts_and_names_classes():
-    true_labels = np.array([0, 0, 0, 1, 2, 2])
-    predicted_labels = np.array([0, 0, 1, 1, 0, 2])
+    true_labels = numpy.array([0, 0, 0, 1, 2, 2])
+    predicted_labels = numpy.array([0, 0, 1, 1, 0, 2])
     classes = CLASSES[:3]
-    figure = plots.figure_confusion_matrix(true_labels, predicted_labels, classes)
+    figure = figures.figure_confusion_matrix(true_labels, predicted_labels, classes)
     heatmap_panel = figure.axes[0]
     written = {
         (round(text.get_position()[1]), round(text.get_position()[0])): text.get_text()
@@ -334,7 +307,7 @@ def test_confusion_heatmap_writes_counts_and_names_classes():
     for true_class, predicted_class in zip(true_labels, predicted_labels):
         expected[true_class, predicted_class] = str(int(expected[true_class, predicted_class]) + 1)
     assert written == expected
-    np.testing.assert_allclose(  # colors are row-normalized: the fraction of each true class
+    numpy.testing.assert_allclose(  # colors are row-normalized: the fraction of each true class
         heatmap_panel.images[0].get_array(),
         [[2 / 3, 1 / 3, 0], [0, 1, 0], [1 / 2, 0, 1 / 2]],
     )
@@ -346,16 +319,16 @@ def test_confusion_heatmap_writes_counts_and_names_classes():
 @pytest.mark.gpu
 def test_cupy_inputs_give_the_same_results(tmp_path):
     cupy = pytest.importorskip("cupy")
-    images, pixels = normalized_batch(4, np.random.default_rng(8))
-    true_labels = np.array([0, 1, 2, 3])
-    predicted_labels = np.array([0, 2, 2, 1])
-    restored = plots.denormalize(cupy.asarray(images), cupy.asarray(MEAN), STD)
-    np.testing.assert_array_equal(restored, pixels)
-    np.testing.assert_array_equal(
-        plots.confusion_matrix(cupy.asarray(true_labels), cupy.asarray(predicted_labels), 10),
-        plots.confusion_matrix(true_labels, predicted_labels, 10),
+    images, pixels = normalized_batch(4, numpy.random.default_rng(8))
+    true_labels = numpy.array([0, 1, 2, 3])
+    predicted_labels = numpy.array([0, 2, 2, 1])
+    restored = figures.denormalize(cupy.asarray(images), cupy.asarray(MEAN), STD)
+    numpy.testing.assert_array_equal(restored, pixels)
+    numpy.testing.assert_array_equal(
+        metrics.confusion_matrix(cupy.asarray(true_labels), cupy.asarray(predicted_labels), 10),
+        metrics.confusion_matrix(true_labels, predicted_labels, 10),
     )
-    figure = plots.figure_misclassified(
+    figure = figures.figure_misclassified(
         cupy.asarray(images),
         cupy.asarray(true_labels),
         cupy.asarray(predicted_labels),
@@ -365,5 +338,28 @@ def test_cupy_inputs_give_the_same_results(tmp_path):
     )
     panels = image_panels(figure)
     assert len(panels) == 2
-    np.testing.assert_array_equal(panels[1].images[0].get_array(), pixels[3])
+    numpy.testing.assert_array_equal(panels[1].images[0].get_array(), pixels[3])
     plt.close(figure)
+
+
+def test_uint8_pixels_and_normalized_images_show_the_same_picture():
+    images, pixels = normalized_batch(4, numpy.random.default_rng(9))
+    labels = numpy.array([0, 1, 2, 3])
+    wrong = numpy.array([1, 1, 3, 3])
+    for figure_of in (lambda **form: figures.figure_sample_grid(labels=labels, classes=CLASSES, **form),
+                      lambda **form: figures.figure_misclassified(true_labels=labels, predicted_labels=wrong,
+                                                                  classes=CLASSES, **form)):
+        from_floats = figure_of(images=images, mean=MEAN, std=STD)
+        from_pixels = figure_of(images=pixels)
+        shown = [[panel.images[0].get_array() for panel in image_panels(figure)] for figure in (from_floats, from_pixels)]
+        plt.close(from_floats)
+        plt.close(from_pixels)
+        assert len(shown[0]) == len(shown[1]) > 0
+        for floats, uint8 in zip(*shown):
+            numpy.testing.assert_array_equal(floats, uint8)
+
+
+def test_images_without_mean_and_std_must_be_uint8_pixels():
+    images, _ = normalized_batch(2, numpy.random.default_rng(10))
+    with pytest.raises(ValueError, match="images without mean and std must be uint8 \\(N, H, W, 3\\)"):
+        figures.figure_sample_grid(images, numpy.array([0, 1]), CLASSES)

@@ -1,0 +1,88 @@
+"""Reading a CIFAR-10 source into ``Cifar10``; the kind of source is told apart by its content:
+
+* the official "python version" archive ``cifar-10-python.tar.gz`` (pickled batches);
+* that archive extracted: a ``cifar-10-batches-py`` folder;
+* an image folder ``train/<class>/*.png|jpg|jpeg`` beside ``test/<class>/...``;
+* a tar archive of such an image folder, possibly with one top-level folder above train/ and test/.
+
+Archives are read member by member, straight from the compressed stream, never extracted to disk.
+"""
+import dataclasses
+import pathlib
+import posixpath
+import tarfile
+
+from tqdm import tqdm
+
+from ultimus.cifar10 import IMAGE_SUFFIXES, OFFICIAL_FILES, WHERE_TO_POINT
+from ultimus.image_folder import image_root, read_image_folder
+from ultimus.official_archive import read_official
+
+
+@dataclasses.dataclass
+class _Tree:
+    """What a source holds: the files that may matter (relative POSIX path -> bytes) and every folder."""
+
+    files: dict
+    folders: set
+
+
+def read_source(source, progress=True):
+    """Decode ``source`` (an archive or a folder, official batches or image folders) into ``Cifar10``."""
+    source = pathlib.Path(source)
+    tree = _read_archive(source, progress) if source.is_file() else _read_folder(source, progress)
+    batches = sorted((name for name in tree.files if posixpath.basename(name) in OFFICIAL_FILES), key=_depth)
+    if batches:
+        return read_official(tree, posixpath.dirname(batches[0]), source)
+    return read_image_folder(tree, image_root(tree, source), source, progress)
+
+
+def _is_wanted(name):
+    return posixpath.basename(name) in OFFICIAL_FILES or name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _depth(name):
+    return name.count("/")
+
+
+def _ancestors(name):
+    """'a/b/c.jpg' -> ['a/b', 'a']."""
+    parents = []
+    while "/" in name:
+        name = posixpath.dirname(name)
+        parents.append(name)
+    return parents
+
+
+def _read_archive(source, progress=True):
+    """Read a tar archive (any compression) in one sequential pass, without extracting it."""
+    if not tarfile.is_tarfile(source):
+        raise ValueError(f"{source} is neither a folder nor a tar archive; {WHERE_TO_POINT}")
+    tree = _Tree(files={}, folders=set())
+    try:
+        with tarfile.open(source, "r|*") as archive, \
+                tqdm(desc=f"reading {source.name}", unit=" files", disable=not progress) as bar:
+            for member in archive:
+                name = posixpath.normpath(member.name)
+                if member.isdir() and name != ".":
+                    tree.folders.add(name)
+                elif member.isfile() and _is_wanted(name):
+                    tree.files[name] = archive.extractfile(member).read()
+                    bar.update()
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise ValueError(f"the archive {source} is damaged ({error})") from error
+    for name in tree.files:
+        tree.folders.update(_ancestors(name))
+    return tree
+
+
+def _read_folder(source, progress=True):
+    """Read the wanted files of a folder tree into memory (the whole of CIFAR-10 is ~60-180 MB)."""
+    tree = _Tree(files={}, folders=set())
+    for path in tqdm(sorted(source.rglob("*")), desc=f"reading {source.name}", unit=" files", disable=not progress):
+        name = path.relative_to(source).as_posix()
+        if path.is_dir():
+            tree.folders.add(name)
+        elif _is_wanted(name):
+            tree.files[name] = path.read_bytes()
+    return tree
