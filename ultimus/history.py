@@ -4,8 +4,8 @@
 validation images held out of the training set (``--validation``); ``eval_split`` says which.
 
 history.json holds ``{"eval_split": "test", "records": [{"epoch": 1, "train_loss": ..., ...}, ...]}``
-and history.csv one row per record. Files written in the earlier layout, one list per key with
-test_*/validation_* names, read back through :meth:`History.from_json` as well.
+and history.csv one row per record. :meth:`History.from_json` also reads the columns layout, one
+list per key named test_* or validation_*, in which runs of this project's docs/ are recorded.
 """
 import csv
 import dataclasses

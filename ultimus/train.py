@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from minigrad import Tensor, backend, no_grad
 from minigrad.atomic import atomic_write
+from minigrad.data import DataLoader
 from minigrad import functional as F
 from minigrad.nn import summary
 from minigrad.optim import Adam
@@ -49,8 +50,8 @@ class Run:
     model: UltimusNet
     optimizer: Adam
     scheduler: OneCycleLR
-    train_loader: object
-    eval_loader: object
+    train_loader: DataLoader
+    eval_loader: DataLoader
     history: History
 
 

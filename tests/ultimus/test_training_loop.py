@@ -7,7 +7,7 @@ import pytest
 
 import ultimus.checkpoints
 import ultimus.train
-from minigrad import Tensor, no_grad
+from minigrad import Tensor, no_grad, serialization
 from minigrad import functional as F
 from minigrad.optim import Adam
 from ultimus.history import read_history
@@ -44,7 +44,14 @@ def test_a_tiny_run_reproduces_its_recorded_history(tiny_config):
     assert train(tiny_config("other seed", max_lr=0.05, seed=4)).history.column("train_loss") != history.column("train_loss")
 
 
-def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, monkeypatch):
+def as_columns(history_tree):
+    """A checkpoint's history in the columns layout of older runs: one list per key, test_* names."""
+    records = history_tree["records"]
+    return {key.replace("eval", history_tree["eval_split"]): [record[key] for record in records] for key in records[0]}
+
+
+@pytest.mark.parametrize("layout", ["records", "columns"])
+def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, monkeypatch, layout):
     uninterrupted = train(tiny_config("whole")).history
     finished_passes, real_run_epoch = [], ultimus.train.run_epoch
 
@@ -60,6 +67,9 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, m
     monkeypatch.undo()
     stopped = tiny_config("stopped").out
     assert read_history(f"{stopped}/history.json").column("epoch") == [1, 2]
+    if layout == "columns":
+        checkpoint = serialization.load(f"{stopped}/checkpoint.npz")
+        serialization.save(dict(checkpoint, history=as_columns(checkpoint["history"])), f"{stopped}/checkpoint.npz")
     resumed = train(TrainConfig(resume=stopped, progress=False)).history
     for key in ("epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "lr"):
         assert resumed.column(key) == uninterrupted.column(key), key
@@ -153,8 +163,6 @@ def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch):
 
 
 def test_a_checkpoint_of_the_parallel_lists_layout_is_refused_for_resume(tiny_config):
-    from minigrad import serialization
-
     run = train(tiny_config("old layout", epochs=2)).out
     checkpoint = serialization.load(f"{run}/checkpoint.npz")
     checkpoint["epoch"] = 1
