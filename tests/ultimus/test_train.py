@@ -75,8 +75,6 @@ def test_training_is_deterministic_on_the_cpu_for_a_fixed_seed(tmp_path):
     assert third.column("train_loss") != first.column("train_loss")
 
 
-
-
 def tiny_cifar(per_class=6, classes=3):
     """A Cifar10 whose image n is filled with the value n, so every image can be traced."""
     labels = numpy.repeat(numpy.arange(classes), per_class)
