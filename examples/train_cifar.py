@@ -60,6 +60,10 @@ def make_parser():
     add("--resume", default=None, metavar="RUN",
         help="continue the run in directory RUN (or from the checkpoint file RUN) after its last finished epoch, "
              "with its own settings; only --device, --data, --cache-dir, --eval-batch-size and --no-progress apply")
+    add("--gradient-flow-every", type=int, default=defaults.gradient_flow_every, metavar="N",
+        help="record each parameter's gradient norm and update ratio every N steps (gradient_flow.png); 0: never")
+    add("--no-gradient-flow", dest="gradient_flow_every", action="store_const", const=0,
+        help="record no gradient flow (as --gradient-flow-every 0)")
     add("--no-progress", dest="progress", action="store_false", help="no progress bars (data reading included)")
     add("--debug", action="store_true", help="show the traceback of an error, not only its message")
     return parser
@@ -114,8 +118,9 @@ def print_metrics(result):
         print(f"  {name:19s} {value:.4f}")
     seconds = sorted(result.history.column("seconds"))
     print(f"  {'epoch time':19s} {seconds[len(seconds) // 2]:.1f} s (median)")
-    print(f"outputs in {result.out}: summary.txt history.json history.csv checkpoint.npz "
-          "augmented_samples.png curves.png misclassified.png confusion_matrix.png")
+    print(f"outputs in {result.out}: report.md summary.txt history.json history.csv checkpoint.npz "
+          "augmented_samples.png curves.png misclassified.png confusion_matrix.png attention.png"
+          + (" gradient_flow.png" if result.history.gradient_flow else ""))
 
 
 if __name__ == "__main__":
