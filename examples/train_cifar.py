@@ -11,13 +11,11 @@ directory), 1 for any other failure (bad data, a damaged checkpoint, a diverged 
 """
 import argparse
 import sys
-import traceback
 
-from ultimus.config import RESUME_OVERRIDES, TrainConfig, UsageError, option
+from ultimus.command_line import run_reporting_errors
+from ultimus.config import RESUME_OVERRIDES, TrainConfig, option
 from ultimus.model import SCALINGS, VARIANTS
 from ultimus.train import train
-
-USAGE_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -83,8 +81,8 @@ def ignored_by_resume(given):
 
 
 def main(argv=None):
-    """Parse ``argv``, train, print the final metrics; returns train()'s result, or exits with
-    USAGE_ERROR / FAILURE / INTERRUPTED after one line on stderr."""
+    """Parse ``argv``, train, print the final metrics; returns train()'s result, or exits after one
+    line on stderr (see :func:`ultimus.command_line.run_reporting_errors`)."""
     argv = sys.argv[1:] if argv is None else argv
     arguments = vars(make_parser().parse_args(argv))
     debug = arguments.pop("debug")
@@ -93,18 +91,8 @@ def main(argv=None):
         ignored = ignored_by_resume(given_options(make_parser(), argv))
         if ignored:
             print(f"--resume keeps the run's own settings; ignored: {' '.join(ignored)}", flush=True)
-    try:
-        result = train(config)
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        print("interrupted; a run that saved a checkpoint continues with --resume RUN", file=sys.stderr)
-        sys.exit(INTERRUPTED)
-    except Exception as error:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(USAGE_ERROR if isinstance(error, UsageError) else FAILURE)
+    result = run_reporting_errors(lambda: train(config), debug,
+                                  "interrupted; a run that saved a checkpoint continues with --resume RUN")
     print_metrics(result)
     return result
 
