@@ -4,7 +4,9 @@ epoch 5 -> anneal), 24 epochs, batch 512, random crop + CoarseDropout augmentati
 ``train(config)`` tells the whole story: prepare (check the config, load the data, build the model,
 optimizer and schedule, or restore them from a checkpoint), train epoch by epoch, finish (figures).
 It runs in a locked run directory (see ``ultimus.run_directory``) and leaves there: history.json/.csv
-(see ``ultimus.history``), summary.txt, checkpoint.npz and the figures of ``ultimus.figures``.
+(see ``ultimus.history``), summary.txt, checkpoint.npz, the figures of ``ultimus.figures``,
+attention.png and gradient_flow.png (``ultimus.attention``, ``ultimus.gradient_flow``) and
+report.md (``ultimus.report``).
 A non-finite training loss stops the run.
 """
 import contextlib
