@@ -26,10 +26,10 @@ from minigrad.nn import summary
 from minigrad.optim import Adam
 from minigrad.optim.lr_scheduler import OneCycleLR
 from ultimus import figures
+from ultimus.attention import save_attention, summarize_attention
 from ultimus.checkpoints import choose_run, save_checkpoint
 from ultimus.config import check_data_fits
 from ultimus.datasets import balanced_subset, prepare_data
-from ultimus.attention import save_attention, summarize_attention
 from ultimus.gradient_flow import GradientFlow, merge_records, save_gradient_flow
 from ultimus.history import EpochRecord, History, write_history
 from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader, make_train_transform, seed_dropout
