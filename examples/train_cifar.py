@@ -11,13 +11,11 @@ directory), 1 for any other failure (bad data, a damaged checkpoint, a diverged 
 """
 import argparse
 import sys
-import traceback
 
-from ultimus.config import RESUME_OVERRIDES, TrainConfig, UsageError, option
+from ultimus.command_line import run_reporting_errors
+from ultimus.config import RESUME_OVERRIDES, TrainConfig, option
 from ultimus.model import SCALINGS, VARIANTS
 from ultimus.train import train
-
-USAGE_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -60,6 +58,10 @@ def make_parser():
     add("--resume", default=None, metavar="RUN",
         help="continue the run in directory RUN (or from the checkpoint file RUN) after its last finished epoch, "
              "with its own settings; only --device, --data, --cache-dir, --eval-batch-size and --no-progress apply")
+    add("--gradient-flow-every", type=int, default=defaults.gradient_flow_every, metavar="N",
+        help="record each parameter's gradient norm and update ratio every N steps (gradient_flow.png); 0: never")
+    add("--no-gradient-flow", dest="gradient_flow_every", action="store_const", const=0,
+        help="record no gradient flow (as --gradient-flow-every 0)")
     add("--no-progress", dest="progress", action="store_false", help="no progress bars (data reading included)")
     add("--debug", action="store_true", help="show the traceback of an error, not only its message")
     return parser
@@ -79,8 +81,8 @@ def ignored_by_resume(given):
 
 
 def main(argv=None):
-    """Parse ``argv``, train, print the final metrics; returns train()'s result, or exits with
-    USAGE_ERROR / FAILURE / INTERRUPTED after one line on stderr."""
+    """Parse ``argv``, train, print the final metrics; returns train()'s result, or exits after one
+    line on stderr (see :func:`ultimus.command_line.run_reporting_errors`)."""
     argv = sys.argv[1:] if argv is None else argv
     arguments = vars(make_parser().parse_args(argv))
     debug = arguments.pop("debug")
@@ -89,18 +91,8 @@ def main(argv=None):
         ignored = ignored_by_resume(given_options(make_parser(), argv))
         if ignored:
             print(f"--resume keeps the run's own settings; ignored: {' '.join(ignored)}", flush=True)
-    try:
-        result = train(config)
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        print("interrupted; a run that saved a checkpoint continues with --resume RUN", file=sys.stderr)
-        sys.exit(INTERRUPTED)
-    except Exception as error:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(USAGE_ERROR if isinstance(error, UsageError) else FAILURE)
+    result = run_reporting_errors(lambda: train(config), debug,
+                                  "interrupted; a run that saved a checkpoint continues with --resume RUN")
     print_metrics(result)
     return result
 
@@ -114,8 +106,9 @@ def print_metrics(result):
         print(f"  {name:19s} {value:.4f}")
     seconds = sorted(result.history.column("seconds"))
     print(f"  {'epoch time':19s} {seconds[len(seconds) // 2]:.1f} s (median)")
-    print(f"outputs in {result.out}: summary.txt history.json history.csv checkpoint.npz "
-          "augmented_samples.png curves.png misclassified.png confusion_matrix.png")
+    print(f"outputs in {result.out}: report.md summary.txt history.json history.csv checkpoint.npz "
+          "augmented_samples.png curves.png misclassified.png confusion_matrix.png attention.png"
+          + (" gradient_flow.png" if result.history.gradient_flow else ""))
 
 
 if __name__ == "__main__":

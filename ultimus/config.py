@@ -46,6 +46,9 @@ class TrainConfig:
     eval_batch_size: int = 1000
     progress: bool = True
     resume: str = None  # a run directory (or its checkpoint.npz) to continue from its last finished epoch
+    # Every 50th step: about two records per epoch of the full data (98 steps), ~47 over 24 epochs, enough
+    # for the figure's moments; each costs a copy and a norm of the 26k weights. 0: no recording.
+    gradient_flow_every: int = 50
 
     def one_cycle_options(self, steps_per_epoch):
         """The keyword arguments of OneCycleLR (ours and PyTorch's take the same) for this recipe."""
@@ -83,7 +86,7 @@ def check_config(config):
     """Raise UsageError naming the first setting of ``config`` a run cannot start with."""
     for name in ("epochs", "batch_size", "eval_batch_size"):
         _integer(config, name, 1)
-    for name in ("seed", "validation"):
+    for name in ("seed", "validation", "gradient_flow_every"):
         _integer(config, name, 0)
     if config.limit is not None:
         _integer(config, "limit", MIN_LIMIT)

@@ -90,6 +90,22 @@ class GradientFlow:
             "update_ratio": _to_lists(self.update_ratios),
         }
 
+    def take_records(self):
+        """:meth:`records` of the steps recorded since the last take, which are then forgotten:
+        a run takes them once per epoch (one host transfer) into its history."""
+        records = self.records()
+        self.steps, self.grad_norms, self.update_ratios = [], [], []
+        return records
+
+
+def merge_records(earlier, later):
+    """The records of ``earlier`` steps followed by those of ``later`` ones (either may be None)."""
+    if earlier is None or later is None:
+        return later if earlier is None else earlier
+    if (earlier["parameters"], earlier["every"]) != (later["parameters"], later["every"]):
+        raise ValueError("gradient flow records of different parameters or intervals cannot be merged")
+    return dict(earlier, **{key: earlier[key] + later[key] for key in ("steps", "grad_norm", "update_ratio")})
+
 
 def _norm(xp, gradient, like):
     return xp.zeros((), dtype=like.dtype) if gradient is None else xp.linalg.norm(gradient)

@@ -4,7 +4,7 @@
 validation images held out of the training set (``--validation``); ``eval_split`` says which.
 
 history.json holds ``{"eval_split": "test", "records": [{"epoch": 1, "train_loss": ..., ...}, ...]}``
-and history.csv one row per record. :meth:`History.from_json` also reads the columns layout, one
+(and "gradient_flow" when the run records it) and history.csv one row per record. :meth:`History.from_json` also reads the columns layout, one
 list per key named test_* or validation_*, in which runs of this project's docs/ are recorded.
 """
 import csv
@@ -36,24 +36,30 @@ FIELDS = tuple(field.name for field in dataclasses.fields(EpochRecord))
 
 @dataclasses.dataclass
 class History:
-    """The records of the finished epochs, in order; ``eval_split`` is 'test' or 'validation'."""
+    """The records of the finished epochs, in order; ``eval_split`` is 'test' or 'validation';
+    ``gradient_flow``: the gradient-flow records of those epochs (see ``ultimus.gradient_flow``),
+    None when the run does not record them."""
 
     eval_split: str
     records: list = dataclasses.field(default_factory=list)
+    gradient_flow: dict = None
 
     def column(self, name):
         """One field of every record, e.g. ``column("eval_accuracy")``: a list, one value per epoch."""
         return [getattr(record, name) for record in self.records]
 
     def to_json(self):
-        return {"eval_split": self.eval_split, "records": [dataclasses.asdict(record) for record in self.records]}
+        tree = {"eval_split": self.eval_split, "records": [dataclasses.asdict(record) for record in self.records]}
+        if self.gradient_flow is not None:
+            tree["gradient_flow"] = self.gradient_flow
+        return tree
 
     @classmethod
     def from_json(cls, tree):
         """A History from :meth:`to_json`'s tree, or from the columns layout
         ``{"epoch": [...], "test_loss": [...], ...}`` (or validation_*) of older runs."""
         if "records" in tree:
-            return cls(tree["eval_split"], [EpochRecord(**record) for record in tree["records"]])
+            return cls(tree["eval_split"], [EpochRecord(**record) for record in tree["records"]], tree.get("gradient_flow"))
         split = "validation" if "validation_loss" in tree else "test"
         columns = {field: tree[field.replace("eval", split)] for field in FIELDS}
         return cls(split, [EpochRecord(*values) for values in zip(*(columns[field] for field in FIELDS))])

@@ -1,4 +1,4 @@
-"""What a run's predictions score: the confusion matrix and the checks of the labels it counts."""
+"""What a run's predictions score: the confusion matrix, per-class accuracy and the checks of the labels they count."""
 import numpy
 
 from minigrad.backend import to_device
@@ -46,3 +46,14 @@ def confusion_matrix(true_labels, predicted_labels, num_classes):
     check_same_length({"true_labels": true_labels, "predicted_labels": predicted_labels})
     counts = numpy.bincount(true_labels * num_classes + predicted_labels, minlength=num_classes**2)
     return counts.reshape(num_classes, num_classes).astype(numpy.int64)
+
+
+def per_class_accuracy(true_labels, predicted_labels, num_classes):
+    """The fraction of each true class predicted correctly: float64 (C,), NaN for a class with no image.
+
+    true_labels, predicted_labels: (N,) integers in [0, C). It is the confusion matrix's diagonal
+    over its row sums.
+    """
+    counts = confusion_matrix(true_labels, predicted_labels, num_classes)
+    with numpy.errstate(invalid="ignore"):  # 0 / 0 for a class without images: NaN
+        return numpy.diagonal(counts) / counts.sum(axis=1)

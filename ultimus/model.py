@@ -58,6 +58,14 @@ class ConvNet(nn.Module):
         return F.flatten(self.pool(self.stages(x)))
 
 
+class ResidualSum(nn.Module):
+    """The skip connection of a residual block: x, out (N, F) -> x + out (N, F). A module only so
+    that summary() lists it; backward passes the gradient to both inputs unchanged."""
+
+    def forward(self, x, out):
+        return x + out
+
+
 class Ultimus(nn.Module):
     """The ULTIMUS block: self-attention across the 8 features of one vector: X (N, 48) -> (N, 48).
 
@@ -73,7 +81,7 @@ class Ultimus(nn.Module):
     residual=True returns X + out instead of out: the block learns a correction to its
     input, and the gradient reaches X through the identity as well as through the attention,
     whose softmax and 8-wide bottleneck shrink it (backward: dL/dX = g + d<g, out>/dX).
-    The sum has no parameters, so the count is unchanged and summary() shows no row for it.
+    The sum is a :class:`ResidualSum` module, so summary() shows it (a row with no parameters).
     """
 
     def __init__(self, features=48, attention_size=8, scaling="inside", residual=False):
@@ -87,6 +95,8 @@ class Ultimus(nn.Module):
         self.scaling = scaling
         self.scale = 1 / math.sqrt(attention_size)
         self.residual = residual
+        if residual:
+            self.skip = ResidualSum()
 
     def attention(self, query, key):
         """AM (N, 8, 8) from query, key (N, 8): AM_ij = softmax over i of Q_i K_j / sqrt(8), so each
@@ -102,7 +112,7 @@ class Ultimus(nn.Module):
         batch, size = value.shape
         mixed = F.matmul(value.reshape(batch, 1, size), self.attention(query, key)).reshape(batch, size)
         out = self.out(mixed)
-        return x + out if self.residual else out
+        return self.skip(x, out) if self.residual else out
 
     def extra_repr(self):
         return f"scaling={self.scaling!r}, residual={self.residual}"

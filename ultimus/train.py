@@ -4,7 +4,9 @@ epoch 5 -> anneal), 24 epochs, batch 512, random crop + CoarseDropout augmentati
 ``train(config)`` tells the whole story: prepare (check the config, load the data, build the model,
 optimizer and schedule, or restore them from a checkpoint), train epoch by epoch, finish (figures).
 It runs in a locked run directory (see ``ultimus.run_directory``) and leaves there: history.json/.csv
-(see ``ultimus.history``), summary.txt, checkpoint.npz and the figures of ``ultimus.figures``.
+(see ``ultimus.history``), summary.txt, checkpoint.npz, the figures of ``ultimus.figures``,
+attention.png and gradient_flow.png (``ultimus.attention``, ``ultimus.gradient_flow``) and
+report.md (``ultimus.report``).
 A non-finite training loss stops the run.
 """
 import contextlib
@@ -24,12 +26,15 @@ from minigrad.nn import summary
 from minigrad.optim import Adam
 from minigrad.optim.lr_scheduler import OneCycleLR
 from ultimus import figures
+from ultimus.attention import save_attention, summarize_attention
 from ultimus.checkpoints import choose_run, save_checkpoint
 from ultimus.config import check_data_fits
 from ultimus.datasets import balanced_subset, prepare_data
+from ultimus.gradient_flow import GradientFlow, merge_records, save_gradient_flow
 from ultimus.history import EpochRecord, History, write_history
 from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader, make_train_transform, seed_dropout
 from ultimus.model import UltimusNet
+from ultimus.report import write_report
 from ultimus.run_directory import RunDirectory
 
 
@@ -53,6 +58,7 @@ class Run:
     train_loader: DataLoader
     eval_loader: DataLoader
     history: History
+    gradient_flow: GradientFlow = None  # None: the run records no gradient flow
 
 
 def train(config):
@@ -69,6 +75,7 @@ def train(config):
             numpy.errstate(over="ignore", invalid="ignore"):
         run = prepare_run(data, mean, std, config, device, checkpoint)
         predictions = train_epochs(run, data, mean, std, config, device)
+        save_attention_figure(run, data, config)
         save_figures(data, mean, std, predictions, config, run.history)
     return TrainResult(run.history, data.eval_split, run.history.records[-1].eval_accuracy, config.out)
 
@@ -96,7 +103,8 @@ def prepare_run(data, mean, std, config, device, checkpoint=None):
         handle.write(summary(model, (3, 32, 32), device=device) + "\n")
     optimizer = Adam(model.parameters(), lr=config.max_lr / config.div_factor)
     scheduler = OneCycleLR(optimizer, **config.one_cycle_options(len(train_loader)))
-    run = Run(model, optimizer, scheduler, train_loader, eval_loader, History(data.eval_split))
+    flow = GradientFlow(model, config.gradient_flow_every) if config.gradient_flow_every else None
+    run = Run(model, optimizer, scheduler, train_loader, eval_loader, History(data.eval_split), flow)
     if checkpoint is not None:
         for part in ("model", "optimizer", "scheduler", "train_loader"):
             getattr(run, part).load_state_dict(checkpoint[part])
@@ -119,6 +127,8 @@ def train_epochs(run, data, mean, std, config, device):
             raise RuntimeError(f"training diverged at epoch {epoch}, {diverged}; "
                                f"{_what_is_kept(data, mean, std, predictions, config, run.history)}") from None
         run.history.records.append(record)
+        if run.gradient_flow is not None:
+            run.history.gradient_flow = merge_records(run.history.gradient_flow, run.gradient_flow.take_records())
         write_history(run.history, config.out)
         save_checkpoint(run.model, run.optimizer, run.scheduler, run.train_loader, config, run.history)
         print(f"epoch {epoch:2d}  train loss {record.train_loss:.4f} acc {record.train_accuracy:.4f}  "
@@ -132,7 +142,8 @@ def train_one_epoch(run, epoch, config):
     started, lr = time.perf_counter(), run.scheduler.get_last_lr()[0]
     name = f"epoch {epoch}/{config.epochs}"
     train_loss, train_accuracy, _ = run_epoch(
-        run.model, run.train_loader, run.optimizer, run.scheduler, f"{name} train", config.progress)
+        run.model, run.train_loader, run.optimizer, run.scheduler, f"{name} train", config.progress,
+        run.gradient_flow, first_step=(epoch - 1) * len(run.train_loader))
     eval_loss, eval_accuracy, predictions = run_epoch(
         run.model, run.eval_loader, description=f"{name} {run.history.eval_split}", progress=config.progress)
     record = EpochRecord(epoch, train_loss, train_accuracy, eval_loss, eval_accuracy, lr, time.perf_counter() - started)
@@ -156,9 +167,10 @@ def _stop_if_diverged(loss_sum, recent, steps):
     raise Diverged(step + 1, steps, lr, float(loss))
 
 
-def run_epoch(model, loader, optimizer=None, scheduler=None, description="", progress=True):
+def run_epoch(model, loader, optimizer=None, scheduler=None, description="", progress=True, flow=None, first_step=0):
     """One pass over ``loader``; trains when an optimizer is given, else evaluates in eval mode; the
-    model's mode is restored afterwards. Returns (loss, accuracy, predictions), predictions (on the
+    model's mode is restored afterwards. A :class:`GradientFlow` ``flow`` sees each optimizer step,
+    numbered from ``first_step`` (the steps of the run's earlier epochs). Returns (loss, accuracy, predictions), predictions (on the
     CPU) only when evaluating, None when training.
 
     Sums stay on the device and are read back at the end (and every 10 steps for the progress bar),
@@ -179,7 +191,12 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
             lr = scheduler.get_last_lr()[0]  # the lr of this step: after the last one the schedule reads past its end
             optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
+            if flow is None:
+                optimizer.step()
+            else:
+                flow.before_step(first_step + step)
+                optimizer.step()
+                flow.after_step(first_step + step)
             scheduler.step()
             recent.append((step, loss.data, lr))
         predicted = logits.data.argmax(axis=1)
@@ -209,21 +226,38 @@ def _what_is_kept(data, mean, std, predictions, config, history):
     """After a divergence: draw the figures of the finished epochs, and say what is left on disk."""
     if not history.records:
         return "no epoch finished, so there is nothing to keep"
-    save_figures(data, mean, std, predictions, config, history)
+    save_figures(data, mean, std, predictions, config, history, note=f"Diverged after epoch {history.records[-1].epoch}.")
     return f"the checkpoint, history and figures of epoch {history.records[-1].epoch} are kept in {config.out}"
 
 
-def save_figures(data, mean, std, predictions, config, history):
-    """The assignment's figures: augmented samples, curves and, when there are ``predictions``,
-    the misclassified eval images and the confusion matrix."""
+def save_attention_figure(run, data, config, shown=4):
+    """attention.png: the attention maps of the trained model over the eval split (one more pass
+    over it), with ``shown`` single images of different classes."""
+    singles = balanced_subset(data.eval_labels, min(shown, len(data.eval_labels)), seed=0)
+    summary = summarize_attention(run.model, run.eval_loader, len(data.classes), singles)
+    save_attention(summary, data.eval_images[singles], data.classes, os.path.join(config.out, "attention.png"))
+
+
+def save_figures(data, mean, std, predictions, config, history, note=None):
+    """The figures of the finished epochs: augmented samples, curves, the gradient flow when
+    recorded and, when there are ``predictions``, the misclassified eval images and the confusion
+    matrix; then report.md, with ``note`` first. The attention maps need a model that has not
+    diverged: see :func:`save_attention_figure`."""
     out = config.out
     shown = balanced_subset(data.train_labels, min(32, len(data.train_labels)), seed=0)  # the archive is ordered by class
     augment = make_train_transform(mean, std, config, numpy.random.default_rng(config.seed))
     samples, labels = augment((data.train_images[shown], data.train_labels[shown]))
     figures.save_sample_grid(samples, labels, data.classes, os.path.join(out, "augmented_samples.png"), mean=mean, std=std)
     figures.save_history_curves(history, os.path.join(out, "curves.png"))
-    if predictions is None:  # a resumed run that diverged before evaluating anything
-        return
+    if history.gradient_flow and history.gradient_flow["steps"]:  # a resumed older run may have none
+        save_gradient_flow(history.gradient_flow, os.path.join(out, "gradient_flow.png"))
+    if predictions is not None:  # None: a resumed run that diverged before evaluating anything
+        save_evaluation_figures(data, predictions, out)
+    write_report(out, config, history, data.eval_labels, predictions, data.classes, note)
+
+
+def save_evaluation_figures(data, predictions, out):
+    """misclassified.png and confusion_matrix.png of ``predictions`` (N,) over the eval split."""
     # The archive is ordered by class: shuffle, so that the first misclassified images span the classes.
     order = numpy.random.default_rng(0).permutation(len(data.eval_labels))
     figures.save_misclassified(data.eval_images[order], data.eval_labels[order], predictions[order], data.classes,

@@ -54,6 +54,7 @@ def no_data_loading(monkeypatch):
     (["--pct-start", "1"], "--pct-start must be in (0, 1), got 1.0"),
     (["--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
     (["--coarse-dropout-p", "1.5"], "--coarse-dropout-p must be in [0, 1], got 1.5"),
+    (["--gradient-flow-every", "-1"], "--gradient-flow-every must be an integer >= 0, got -1"),
 ])
 def test_a_bad_setting_is_one_line_and_exit_2_before_any_work(cli, no_data_loading, tmp_path, arguments, message):
     code, out, err = cli("--out", str(tmp_path / "run"), *arguments)
@@ -219,6 +220,12 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(cli, tmp_path, damage):
     code, _, err = cli("--resume", str(out))
     assert code == 1 and err.startswith(f"error: cannot read the checkpoint {path}: it is damaged or not a checkpoint (")
     assert err.count("\n") == 1
+
+
+def test_no_gradient_flow_turns_the_recording_off(cli, tmp_path):
+    code, out, _ = cli("--out", str(tmp_path / "run"), "--no-gradient-flow")
+    assert code == 0 and read_history(str(tmp_path / "run" / "history.json")).gradient_flow is None
+    assert not (tmp_path / "run" / "gradient_flow.png").exists() and "gradient_flow.png" not in out
 
 
 def test_help_shows_the_defaults(capsys):

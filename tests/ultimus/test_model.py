@@ -255,8 +255,16 @@ def test_gradcheck_residual_network_in_training_mode():
     assert minigrad.gradcheck(lambda x, *_: model(x), [x, *model.parameters()], samples=40, params=model)
 
 
-def test_the_residual_sum_adds_no_row_to_the_summary():
+def test_the_summary_shows_each_residual_sum_as_a_row_without_parameters():
     def rows(model):
-        return summary(model, (3, 32, 32), print_fn=lambda _: None).splitlines()
+        """(layer type, output shape, parameters) of each layer row, and the table's totals."""
+        table = summary(model, (3, 32, 32), print_fn=lambda _: None).splitlines()
+        layers = [line.split() for line in table[3:table.index("=" * 64, 3)]]
+        return [(name.rsplit("-", 1)[0], " ".join(cells[:-1]), cells[-1]) for name, *cells in layers], table[-9:-6]
 
-    assert rows(UltimusNet(variant="residual")) == rows(UltimusNet())
+    (residual, residual_totals), (assignment, assignment_totals) = rows(UltimusNet(variant="residual")), rows(UltimusNet())
+    sums = [row for row in residual if row[0] == "ResidualSum"]
+    assert sums == [("ResidualSum", "[-1, 48]", "0")] * 4
+    assert residual.index(sums[0]) == [row[0] for row in residual].index("Linear") + 4  # after block 0's four Linears
+    assert [row for row in residual if row[0] != "ResidualSum"] == assignment
+    assert residual_totals == assignment_totals

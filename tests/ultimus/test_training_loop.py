@@ -52,7 +52,7 @@ def as_columns(history_tree):
 
 @pytest.mark.parametrize("layout", ["records", "columns"])
 def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, monkeypatch, layout):
-    uninterrupted = train(tiny_config("whole")).history
+    uninterrupted = train(tiny_config("whole", gradient_flow_every=2)).history
     finished_passes, real_run_epoch = [], ultimus.train.run_epoch
 
     def interrupted_in_the_third_epoch(*args, **kwargs):
@@ -63,7 +63,7 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, m
 
     monkeypatch.setattr(ultimus.train, "run_epoch", interrupted_in_the_third_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config("stopped"))
+        train(tiny_config("stopped", gradient_flow_every=2))
     monkeypatch.undo()
     stopped = tiny_config("stopped").out
     assert read_history(f"{stopped}/history.json").column("epoch") == [1, 2]
@@ -73,6 +73,31 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, m
     resumed = train(TrainConfig(resume=stopped, progress=False)).history
     for key in ("epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "lr"):
         assert resumed.column(key) == uninterrupted.column(key), key
+    if layout == "records":  # the columns layout of older runs holds no gradient flow
+        assert resumed.gradient_flow == uninterrupted.gradient_flow
+
+
+def test_gradient_flow_is_recorded_across_epochs_without_changing_the_run(tiny_config):
+    recorded = train(tiny_config("recorded", gradient_flow_every=2))
+    plain = train(tiny_config("plain", gradient_flow_every=0))
+    flow = recorded.history.gradient_flow
+    assert flow["steps"] == list(range(0, 15, 2))  # 3 epochs of 5 steps, numbered over the whole run
+    assert len(flow["parameters"]) == len(list(UltimusNet().parameters()))
+    assert read_history(f"{recorded.out}/history.json").gradient_flow == flow
+    for key in ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy"):
+        assert recorded.history.column(key) == plain.history.column(key), key
+    assert plain.history.gradient_flow is None
+    assert os.path.exists(f"{recorded.out}/gradient_flow.png") and not os.path.exists(f"{plain.out}/gradient_flow.png")
+
+
+def test_a_run_writes_its_attention_maps_and_a_report_linking_every_figure(tiny_config):
+    out = train(tiny_config(epochs=1)).out
+    report = open(f"{out}/report.md").read()
+    for figure in ("curves.png", "confusion_matrix.png", "misclassified.png", "augmented_samples.png",
+                   "gradient_flow.png", "attention.png"):
+        assert open(f"{out}/{figure}", "rb").read(4) == b"\x89PNG", figure
+        assert f"]({figure})" in report, figure
+    assert "| airplane | 2 |" in report  # the tiny test split: 2 images per class
 
 
 def one_cycle_lr(step, total_steps, max_lr, div_factor, final_div_factor, pct_start):
@@ -143,6 +168,8 @@ def test_a_non_finite_loss_stops_the_run_at_its_first_step_and_keeps_the_last_ep
     for figure in ("augmented_samples.png", "curves.png", "misclassified.png", "confusion_matrix.png"):
         assert open(f"{config.out}/{figure}", "rb").read(4) == b"\x89PNG", figure
     assert not any(name.endswith((".lock", ".tmp")) for name in os.listdir(config.out))
+    report = open(f"{config.out}/report.md").read()
+    assert "Diverged after epoch 1." in report and "After epoch 1 of 3" in report
 
 
 def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch):
