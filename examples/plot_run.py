@@ -12,7 +12,8 @@ from ultimus.datasets import prepare_data
 from ultimus.history import read_history
 from ultimus.loaders import make_eval_loader
 from ultimus.model import UltimusNet
-from ultimus.train import run_epoch, save_figures
+from ultimus.run_outputs import save_figures
+from ultimus.train import run_epoch
 
 
 def main(argv=None):

@@ -25,17 +25,15 @@ from minigrad import functional as F
 from minigrad.nn import summary
 from minigrad.optim import Adam
 from minigrad.optim.lr_scheduler import OneCycleLR
-from ultimus import figures
-from ultimus.attention import save_attention, summarize_attention
 from ultimus.checkpoints import choose_run, save_checkpoint
 from ultimus.config import check_data_fits
-from ultimus.datasets import balanced_subset, prepare_data
-from ultimus.gradient_flow import GradientFlow, merge_records, save_gradient_flow
+from ultimus.datasets import prepare_data
+from ultimus.gradient_flow import GradientFlow, merge_records
 from ultimus.history import EpochRecord, History, write_history
-from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader, make_train_transform, seed_dropout
+from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader, seed_dropout
 from ultimus.model import UltimusNet
-from ultimus.report import write_report
 from ultimus.run_directory import RunDirectory
+from ultimus.run_outputs import save_attention_figure, save_figures, what_is_kept
 
 
 @dataclasses.dataclass
@@ -125,7 +123,7 @@ def train_epochs(run, data, mean, std, config, device):
             record, predictions = train_one_epoch(run, epoch, config)
         except Diverged as diverged:
             raise RuntimeError(f"training diverged at epoch {epoch}, {diverged}; "
-                               f"{_what_is_kept(data, mean, std, predictions, config, run.history)}") from None
+                               f"{what_is_kept(data, mean, std, predictions, config, run.history)}") from None
         run.history.records.append(record)
         if run.gradient_flow is not None:
             run.history.gradient_flow = merge_records(run.history.gradient_flow, run.gradient_flow.take_records())
@@ -167,6 +165,23 @@ def _stop_if_diverged(loss_sum, recent, steps):
     raise Diverged(step + 1, steps, lr, float(loss))
 
 
+def step_optimizer(optimizer, flow, step):
+    """optimizer.step(), seen by the GradientFlow recorder ``flow`` (None: no recording) as the run's step ``step``."""
+    if flow is None:
+        return optimizer.step()
+    flow.before_step(step)
+    optimizer.step()
+    flow.after_step(step)
+
+
+def show_progress(bar, loss, accuracy, lr=None):
+    """The running loss and accuracy (and, when training, the lr of the last step) on the progress bar."""
+    postfix = {"loss": f"{loss:.4f}", "acc": f"{accuracy:.3f}"}
+    if lr is not None:
+        postfix["lr"] = f"{lr:.5f}"
+    bar.set_postfix(postfix)
+
+
 def run_epoch(model, loader, optimizer=None, scheduler=None, description="", progress=True, flow=None, first_step=0):
     """One pass over ``loader``; trains when an optimizer is given, else evaluates in eval mode; the
     model's mode is restored afterwards. A :class:`GradientFlow` ``flow`` sees each optimizer step,
@@ -191,12 +206,7 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
             lr = scheduler.get_last_lr()[0]  # the lr of this step: after the last one the schedule reads past its end
             optimizer.zero_grad()
             loss.backward()
-            if flow is None:
-                optimizer.step()
-            else:
-                flow.before_step(first_step + step)
-                optimizer.step()
-                flow.after_step(first_step + step)
+            step_optimizer(optimizer, flow, first_step + step)
             scheduler.step()
             recent.append((step, loss.data, lr))
         predicted = logits.data.argmax(axis=1)
@@ -211,55 +221,9 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
                 _stop_if_diverged(loss_sum, recent, len(loader))
                 recent = []
             if progress:
-                postfix = {"loss": f"{loss_sum / seen:.4f}", "acc": f"{float(correct) / seen:.3f}"}
-                if training:
-                    postfix["lr"] = f"{lr:.5f}"
-                bar.set_postfix(postfix)
+                show_progress(bar, loss_sum / seen, float(correct) / seen, lr if training else None)
     model.train(was_training)
     if training:
         return float(total_loss) / seen, float(correct) / seen, None
     xp = backend.get_array_module(predictions[0])
     return float(total_loss) / seen, float(correct) / seen, backend.to_device(xp.concatenate(predictions), "cpu")
-
-
-def _what_is_kept(data, mean, std, predictions, config, history):
-    """After a divergence: draw the figures of the finished epochs, and say what is left on disk."""
-    if not history.records:
-        return "no epoch finished, so there is nothing to keep"
-    save_figures(data, mean, std, predictions, config, history, note=f"Diverged after epoch {history.records[-1].epoch}.")
-    return f"the checkpoint, history and figures of epoch {history.records[-1].epoch} are kept in {config.out}"
-
-
-def save_attention_figure(run, data, config, shown=4):
-    """attention.png: the attention maps of the trained model over the eval split (one more pass
-    over it), with ``shown`` single images of different classes."""
-    singles = balanced_subset(data.eval_labels, min(shown, len(data.eval_labels)), seed=0)
-    summary = summarize_attention(run.model, run.eval_loader, len(data.classes), singles)
-    save_attention(summary, data.eval_images[singles], data.classes, os.path.join(config.out, "attention.png"))
-
-
-def save_figures(data, mean, std, predictions, config, history, note=None):
-    """The figures of the finished epochs: augmented samples, curves, the gradient flow when
-    recorded and, when there are ``predictions``, the misclassified eval images and the confusion
-    matrix; then report.md, with ``note`` first. The attention maps need a model that has not
-    diverged: see :func:`save_attention_figure`."""
-    out = config.out
-    shown = balanced_subset(data.train_labels, min(32, len(data.train_labels)), seed=0)  # the archive is ordered by class
-    augment = make_train_transform(mean, std, config, numpy.random.default_rng(config.seed))
-    samples, labels = augment((data.train_images[shown], data.train_labels[shown]))
-    figures.save_sample_grid(samples, labels, data.classes, os.path.join(out, "augmented_samples.png"), mean=mean, std=std)
-    figures.save_history_curves(history, os.path.join(out, "curves.png"))
-    if history.gradient_flow and history.gradient_flow["steps"]:  # a resumed older run may have none
-        save_gradient_flow(history.gradient_flow, os.path.join(out, "gradient_flow.png"))
-    if predictions is not None:  # None: a resumed run that diverged before evaluating anything
-        save_evaluation_figures(data, predictions, out)
-    write_report(out, config, history, data.eval_labels, predictions, data.classes, note)
-
-
-def save_evaluation_figures(data, predictions, out):
-    """misclassified.png and confusion_matrix.png of ``predictions`` (N,) over the eval split."""
-    # The archive is ordered by class: shuffle, so that the first misclassified images span the classes.
-    order = numpy.random.default_rng(0).permutation(len(data.eval_labels))
-    figures.save_misclassified(data.eval_images[order], data.eval_labels[order], predictions[order], data.classes,
-                               os.path.join(out, "misclassified.png"))
-    figures.save_confusion_matrix(data.eval_labels, predictions, data.classes, os.path.join(out, "confusion_matrix.png"))
