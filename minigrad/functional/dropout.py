@@ -113,6 +113,5 @@ def dropout(x, p=0.5, training=True, generator=None):
     if p == 1:
         return Dropout()(x, x.xp.zeros_like(x.data))
     generator = random_generator(x.device) if generator is None else generator
-    mask = to_device(draw_keep(generator, x.data, p), x.device).astype(x.dtype)
-    mask *= 1 / (1 - p)
-    return Dropout()(x, mask)
+    keep = to_device(draw_keep(generator, x.data, p), x.device)
+    return Dropout()(x, keep * x.dtype.type(1 / (1 - p)))  # one pass makes the scaled mask from the booleans
