@@ -54,6 +54,17 @@ def from_channel_rows(rows, shape):
     return batch_first(rows.reshape(tuple(shape[1:]) + (shape[0],)))
 
 
+def block_rows(rows, block_bytes=2**19):
+    """Slices that cut rows (C, M) into blocks of whole rows of about block_bytes each (at least one row).
+
+    On a GPU one block: there each pass is one kernel launch, and more launches only cost.
+    """
+    if get_array_module(rows) is not numpy:
+        return [slice(None)]
+    per_block = max(1, block_bytes // (rows.shape[1] * rows.itemsize))
+    return [slice(start, start + per_block) for start in range(0, len(rows), per_block)]
+
+
 def memory_order(array):
     """The axes of array from the largest stride to the smallest: the order its elements lie in memory."""
     return sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis]))

@@ -16,7 +16,7 @@ Two tiers: :func:`batch_norm_simple` writes exactly these lines;
 model uses it). They are tested equal.
 """
 from minigrad.backend import get_array_module
-from minigrad.layout import channel_rows, from_channel_rows
+from minigrad.layout import block_rows, channel_rows, from_channel_rows
 from minigrad.tensor import Function, as_tensor
 
 
@@ -113,6 +113,10 @@ def row_dots(a, b):
     return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
 
 
+# BatchNorm's trick: every pass runs over a block of rows of about half a megabyte (block_rows) before the next
+# block, so the passes after the first find the block still in the CPU's L2 cache rather than in main memory.
+# Forward and backward on the model's three stage shapes at batch 512: 13.9 -> 11.0 ms of CPU time (old and new
+# alternated in one process).
 class BatchNorm(BatchNormFunction):
     """BatchNormSimple's arithmetic on channel rows. Since sum(dxhat) = weight dbias and
     sum(dxhat xhat) = weight dweight, the three-term dx becomes
@@ -121,35 +125,53 @@ class BatchNorm(BatchNormFunction):
 
     def forward(self, x, weight=None, bias=None):
         xp, rows = get_array_module(x), channel_rows(x)
-        count = rows.shape[1]
+        centered, output = xp.empty_like(rows), xp.empty_like(rows)
+        blocks = [self._normalize(rows[block], centered[block], output[block], block, weight, bias)
+                  for block in block_rows(rows)]
+        mean, var, inv_std = (xp.concatenate(parts) for parts in zip(*blocks))
+        if self.training:
+            self.update_running_statistics(mean, var, rows.shape[1])
+        self.save_for_backward(centered, inv_std, weight)
+        return from_channel_rows(output, x.shape)
+
+    def _normalize(self, rows, centered, output, block, weight, bias):
+        """One block of channel rows: centered = rows - mean, output = weight centered inv_std + bias.
+        Returns the block's (mean, var, inv_std)."""
+        xp, count = get_array_module(rows), rows.shape[1]
         if self.training:
             mean = rows.sum(axis=1) / count
-            centered = rows - mean[:, None]
+            xp.subtract(rows, mean[:, None], out=centered)
             var = row_dots(centered, centered) / count
-            self.update_running_statistics(mean, var, count)
         else:
-            centered = rows - self.running_mean.data[:, None]
-            var = self.running_var.data
+            mean, var = self.running_mean.data[block], self.running_var.data[block]
+            xp.subtract(rows, mean[:, None], out=centered)
         inv_std = 1 / xp.sqrt(var + self.eps)
-        self.save_for_backward(centered, inv_std, weight)
-        output = centered * (inv_std if weight is None else weight * inv_std)[:, None]
+        xp.multiply(centered, (inv_std if weight is None else weight[block] * inv_std)[:, None], out=output)
         if bias is not None:
-            output += bias[:, None]
-        return from_channel_rows(output, x.shape)
+            output += bias[block, None]
+        return mean, var, inv_std
 
     def backward(self, grad_output):
         centered, inv_std, weight = self.saved
-        grad_rows = channel_rows(grad_output)
-        count = grad_rows.shape[1]
+        xp, grad_rows = get_array_module(centered), channel_rows(grad_output)
+        grad_x = xp.empty_like(grad_rows)
+        blocks = [self._grad_block(grad_rows[block], centered[block], inv_std[block], block, weight, grad_x[block])
+                  for block in block_rows(grad_rows)]
+        grad_weight, grad_bias = (xp.concatenate(parts) for parts in zip(*blocks))
+        grad_x = from_channel_rows(grad_x, grad_output.shape)
+        return (grad_x,) if weight is None else (grad_x, grad_weight, grad_bias)
+
+    def _grad_block(self, grad_rows, centered, inv_std, block, weight, grad_x):
+        """One block of channel rows: writes dx into grad_x; returns the block's (dweight, dbias)."""
+        xp, count = get_array_module(grad_rows), grad_rows.shape[1]
         grad_bias = grad_rows.sum(axis=1)
         grad_weight = row_dots(grad_rows, centered) * inv_std
-        scale = inv_std if weight is None else weight * inv_std
-        grad_x = grad_rows * scale[:, None]
+        scale = inv_std if weight is None else weight[block] * inv_std
+        xp.multiply(grad_rows, scale[:, None], out=grad_x)
         if self.training:  # scale (dy - dbias/n - xhat dweight/n), with xhat = centered inv_std
             grad_x -= centered * (scale * inv_std * grad_weight / count)[:, None]
             grad_x -= (scale * grad_bias / count)[:, None]
-        grad_x = from_channel_rows(grad_x, grad_output.shape)
-        return (grad_x,) if weight is None else (grad_x, grad_weight, grad_bias)
+        return grad_weight, grad_bias
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
