@@ -104,7 +104,8 @@ def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, trai
 # (C, 1): every pass sweeps long contiguous rows, and for batch-last input (a convolution's output) neither the
 # rows nor the output cost a copy. xhat is never stored: the backward keeps centered = x - mean and folds
 # xhat = centered inv_std into per-channel factors, which saves a pass over the data each way.
-# `python benchmarks/layer_times.py` times it in the model's layout.
+# The model's three batch norms against batch_norm_simple's: 35.7 -> 9.7 ms (`python benchmarks/layer_times.py
+# --tier plain` against `--tier fast`, batch 512, forward + backward, mean of two runs each on the 2-core CPU).
 def row_dots(a, b):
     """The dot product of each row of a with the same row of b: (C, M), (C, M) -> (C,).
 

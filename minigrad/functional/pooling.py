@@ -69,7 +69,9 @@ def avg_pool2d_simple(x, kernel_size, stride=None, padding=0):
     return AvgPool2dSimple(*check_avg_pool2d_arguments("avg_pool2d_simple", x, kernel_size, stride, padding))(x)
 
 
-# The fast tier: the kernel windows of the batch-last view, and col2im's tile copies (see conv.py).
+# The fast tier: the kernel windows of the batch-last view, and col2im's tile copies (see conv.py). The model's
+# global pool against avg_pool2d_simple's: 3.5 -> 0.45 ms (`python benchmarks/layer_times.py --tier plain`
+# against `--tier fast`, batch 512, forward + backward, mean of two runs each on the 2-core CPU).
 class AvgPool2d(Function):
     """Mean of each window of x (N, C, H, W), padding zeros included (PyTorch's count_include_pad=True).
 
