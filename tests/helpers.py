@@ -1,6 +1,7 @@
 """Helpers shared by the test files (on the path through ``pythonpath = tests`` in setup.cfg)."""
 import numpy
 
+import minigrad
 from minigrad import Tensor
 
 
@@ -30,3 +31,11 @@ def assert_same_outputs_and_gradients(fast, plain, arrays, upstream, device, dty
     for name, fast_result, plain_result in zip(["output", "grad 0", "grad 1", "grad 2"], fast_results, plain_results):
         assert fast_result.dtype == plain_result.dtype == dtype, name
         numpy.testing.assert_allclose(fast_result, plain_result, err_msg=name, **tolerance)
+
+
+def tiny_model(seed=0):
+    """A small Ultimus network (3 classes, 2 blocks, 8x8 images) for fast tests of the ultimus tools."""
+    from ultimus.model import UltimusNet
+
+    minigrad.manual_seed(seed)
+    return UltimusNet(num_classes=3, blocks=2, channels=(3, 4, 8), image_size=8)

@@ -3,6 +3,8 @@ import numpy
 import pytest
 from PIL import Image
 
+from ultimus.figures import plt
+
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -29,3 +31,11 @@ def tiny_cifar_folder(tmp_path_factory):
 def tiny_cache(tmp_path_factory):
     """One cache folder for the session: the tiny data set is decoded once."""
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def no_figure_left_open():
+    """Every test starts and must end with no open pyplot figure (a leak would grow every epoch)."""
+    plt.close("all")
+    yield
+    assert plt.get_fignums() == []

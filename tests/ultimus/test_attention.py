@@ -7,22 +7,9 @@ import minigrad
 from minigrad import Tensor
 from minigrad.data import ArrayDataset, DataLoader
 from ultimus.attention import attention_maps, recording_attention, save_attention, summarize_attention
-from ultimus.model import UltimusNet
-from ultimus.figures import plt
+from helpers import tiny_model
 
 CLASSES = ("plane", "car", "bird")
-
-
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    plt.close("all")
-    yield
-    assert plt.get_fignums() == []
-
-
-def tiny_model(seed=0):
-    minigrad.manual_seed(seed)
-    return UltimusNet(num_classes=3, blocks=2, channels=(3, 4, 8), image_size=8)
 
 
 def images(count, seed=0):

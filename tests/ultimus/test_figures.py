@@ -13,14 +13,6 @@ MEAN = numpy.array([0.49, 0.48, 0.45])
 STD = numpy.array([0.25, 0.24, 0.26])
 
 
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    """Every test starts and must end with no open pyplot figure (a leak would grow every epoch)."""
-    plt.close("all")
-    yield
-    assert plt.get_fignums() == []
-
-
 def normalized_batch(count, rng, height=8, width=8):
     """Random images of exact 8-bit pixels, normalized the way the data pipeline does it.
 

@@ -5,25 +5,11 @@ import numpy
 import pytest
 from PIL import Image
 
-import minigrad
 from minigrad import Tensor
 from minigrad import functional as F
 from minigrad.optim import Adam
 from ultimus.gradient_flow import GradientFlow, moments, save_gradient_flow
-from ultimus.model import UltimusNet
-from ultimus.figures import plt
-
-
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    plt.close("all")
-    yield
-    assert plt.get_fignums() == []
-
-
-def tiny_model():
-    minigrad.manual_seed(0)
-    return UltimusNet(num_classes=3, blocks=2, channels=(3, 4, 8), image_size=8)
+from helpers import tiny_model
 
 
 def train(model, flow, steps, inspect=None):

@@ -5,18 +5,12 @@ import sys
 import numpy
 import pytest
 
-import minigrad
 from ultimus.figures import plt
 from ultimus.lr_finder import exponential_lrs, lr_sweep, save_lr_sweep, suggest_lr
-from ultimus.model import UltimusNet
+from helpers import tiny_model
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
 from lr_find import main  # noqa: E402
-
-
-def tiny_model():
-    minigrad.manual_seed(0)
-    return UltimusNet(num_classes=3, blocks=2, channels=(3, 4, 8), image_size=8)
 
 
 def tiny_batches(count=3, size=6):
