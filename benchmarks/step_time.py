@@ -3,7 +3,10 @@ minigrad and PyTorch side by side in one process, the median over repeated steps
 
     python benchmarks/step_time.py [--device cpu|gpu] [--steps 30] [--batch-size 512]
 
-PyTorch (CPU, with as many threads as cores) is optional: without it only minigrad is timed.
+PyTorch (CPU, with as many threads as cores, or --threads) is optional: without it only minigrad is timed.
+Both on one core, to compare the work each does rather than how it spreads it over cores:
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/step_time.py --threads 1
 """
 import argparse
 import os
@@ -66,6 +69,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch's CPU threads")
     args = parser.parse_args()
     backend.keep_freed_cpu_memory()  # process-wide: PyTorch's steps below get the same allocator
     rng = numpy.random.default_rng(0)
@@ -79,7 +83,7 @@ def main():
     except ImportError:
         print("PyTorch not installed: no reference timing")
         return
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(args.threads)
     reference = median_step_seconds(torch_step(images, labels), args.steps)
     print(f"PyTorch {torch.__version__} (cpu, {torch.get_num_threads()} threads): {reference * 1000:.1f} ms/step")
     print(f"ratio minigrad / PyTorch: {ours / reference:.2f}")
