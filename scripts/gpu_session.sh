@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything we check on a GPU machine, in one go (it is lent for minutes, not hours), the quick
 # findings first: the step against PyTorch on the same GPU, where the step's time goes, what CuPy
-# lets a stream capture,, a smoke run interrupted and resumed, a full 24-epoch run of the assignment's
+# lets a stream capture, a smoke run interrupted and resumed, a full 24-epoch run of the assignment's
 # recipe with a warm cache, and the GPU-marked tests. Each stage has a time limit of its own, so one
 # that hangs leaves the others' results.
 #
