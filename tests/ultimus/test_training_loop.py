@@ -147,6 +147,17 @@ def test_evaluation_changes_nothing_and_equals_an_explicit_eval_pass(tiny_config
     assert accuracy == (predictions == data.eval_labels).mean()
 
 
+def test_the_eval_loader_yields_the_eval_split_in_its_order(tiny_config):
+    """Evaluation's predictions are matched with data.eval_labels by position (misclassified.png, the
+    confusion matrix, the per-class accuracy of the report), so the eval loader must never shuffle."""
+    config = tiny_config(eval_batch_size=6)  # several batches, the last one short
+    data, mean, std = prepare_data(config)
+    images, labels = zip(*make_eval_loader(data, mean, std, config, "cpu"))
+    numpy.testing.assert_array_equal(numpy.concatenate(labels), data.eval_labels)
+    normalized = ((data.eval_images / 255 - mean) / std).transpose(0, 3, 1, 2)
+    numpy.testing.assert_allclose(numpy.concatenate(images), normalized, rtol=1e-5, atol=1e-6)
+
+
 # Each poison hits steps of epoch 2 (an epoch is 5 training and 1 test batch). inf and the overflow
 # are added, not multiplied, so that the gradients stay finite: a loss times inf would make the
 # weights NaN, and the later NaN losses would stop the run even where only NaN is caught. Two float32
