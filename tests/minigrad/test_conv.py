@@ -3,7 +3,7 @@ import numpy
 import pytest
 
 from minigrad import Tensor, backend, gradcheck
-from helpers import assert_same_outputs_and_gradients
+from helpers import assert_same_outputs_and_gradients, outputs_and_gradients
 from minigrad.functional import batch_norm, conv2d, conv2d_simple, relu
 from minigrad.functional.conv import col2im, im2col, pad_spatial, sliding_output_shape
 from minigrad.layout import batch_first, batch_last
@@ -60,6 +60,19 @@ def test_forward_matches_per_pixel_loop(case):
 def test_gradcheck(case):
     _, tensors, stride, padding = make_inputs(case)
     assert gradcheck(lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), tensors)
+
+
+@pytest.mark.parametrize("case", CASES[:2], ids=["bias", "no-bias"])
+def test_a_frozen_weight_and_bias_still_pass_the_gradient_to_x(case):
+    """Whether x needs a gradient is x's business: a frozen layer must not cut the graph below it."""
+    (x, weight, bias), _, stride, padding = make_inputs(case)
+    upstream = numpy.random.default_rng(1).standard_normal(reference_conv2d(x, weight, bias, stride, padding).shape)
+    frozen = [Tensor(weight), None if bias is None else Tensor(bias)]
+    _, grad_x = outputs_and_gradients(lambda x: conv2d(x, *frozen, stride=stride, padding=padding), [x], upstream)
+    _, expected_grad_x, *_ = outputs_and_gradients(
+        lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), [x, weight, bias], upstream)
+    assert grad_x is not None
+    numpy.testing.assert_allclose(grad_x, expected_grad_x, rtol=1e-12)
 
 
 def test_gradients_match_torch():

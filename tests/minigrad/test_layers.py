@@ -213,6 +213,27 @@ def test_gradcheck_of_a_small_network_wrt_input_and_parameters(training):
     assert minigrad.gradcheck(lambda x, *parameters: model(x), [x, *parameters])
 
 
+@pytest.mark.parametrize("frozen", [0, 5], ids=["conv2d", "linear"])
+def test_a_frozen_layer_still_passes_gradients_to_everything_below_it(frozen):
+    """Fine-tuning freezes a layer's parameters; the layers and the input below it must learn as before."""
+    model = _small_network()
+    x = Tensor(_random(2, 2, 4, 4, seed=1, dtype=numpy.float64), requires_grad=True)
+    model(x).sum().backward()
+    expected = {"x": x.grad, **{name: parameter.grad for name, parameter in model.named_parameters()}}
+    model.zero_grad()
+    x.grad = None
+    for parameter in model[frozen].parameters():
+        parameter.requires_grad_(False)
+    model(x).sum().backward()
+    grads = {"x": x.grad, **{name: parameter.grad for name, parameter in model.named_parameters()}}
+    for name, grad in grads.items():
+        if name.startswith(f"{frozen}."):
+            assert grad is None, name
+        else:
+            assert grad is not None, name
+            numpy.testing.assert_allclose(grad, expected[name], rtol=1e-12, err_msg=name)
+
+
 def test_small_network_matches_pytorch_when_installed():
     torch = pytest.importorskip("torch")
     model = _small_network()

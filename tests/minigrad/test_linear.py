@@ -4,6 +4,7 @@ import pytest
 
 from minigrad import Tensor, gradcheck
 from minigrad.functional import linear
+from helpers import outputs_and_gradients
 
 
 def make_inputs(x_shape, out_features, with_bias, seed=0):
@@ -34,6 +35,18 @@ def test_is_one_fused_op():
     output = linear(*make_inputs((4, 3), 2, with_bias=True))
     assert type(output.grad_fn).__name__ == "Linear"
     assert all(tensor.grad_fn is None for tensor in output.grad_fn.inputs)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_a_frozen_weight_and_bias_still_pass_the_gradient_to_x(with_bias):
+    """Whether x needs a gradient is x's business: a frozen layer must not cut the graph below it."""
+    arrays = [tensor.data for tensor in make_inputs((4, 3), 2, with_bias)]
+    upstream = numpy.random.default_rng(1).standard_normal((4, 2))
+    frozen = [Tensor(array) for array in arrays[1:]]
+    _, grad_x = outputs_and_gradients(lambda x: linear(x, *frozen), arrays[:1], upstream)
+    _, expected_grad_x, *_ = outputs_and_gradients(linear, arrays, upstream)
+    assert grad_x is not None
+    numpy.testing.assert_allclose(grad_x, expected_grad_x, rtol=1e-12)
 
 
 def test_float32_stays_float32():

@@ -135,10 +135,17 @@ def test_integer_inputs_get_no_gradient():
     assert counts.grad is None
 
 
-def test_constant_inputs_get_no_gradient():
+# Add, Sub, concatenate and stack hand back a gradient for every input, constants included:
+# only the engine's guard keeps it off a tensor that does not require grad.
+@pytest.mark.parametrize("combine", [
+    lambda x, c: x * c, lambda x, c: x + c, lambda x, c: c + x, lambda x, c: x - c, lambda x, c: c - x,
+    lambda x, c: F.concatenate([x, c]), lambda x, c: F.stack([c, x]),
+], ids=["mul", "add", "radd", "sub", "rsub", "concatenate", "stack"])
+def test_constant_inputs_get_no_gradient(combine):
     x, constant = leaf([1.0, 2.0]), Tensor([5.0, 7.0], dtype="float64")
-    (x * constant).sum().backward()
+    combine(x, constant).sum().backward()
     assert constant.grad is None and not constant.requires_grad
+    assert x.grad is not None
 
 
 def test_ops_on_constants_record_no_graph():

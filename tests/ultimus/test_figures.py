@@ -1,10 +1,12 @@
-"""Tests of ultimus.figures and ultimus.metrics: the numbers behind the figures, the figures' contents, and safe saving."""
+"""Tests of ultimus.figures and ultimus.metrics: the numbers behind the figures, the figures' contents, and safe saving;
+and the evaluation figures a run draws (ultimus.run_outputs)."""
 import matplotlib.figure
 import numpy
 import pytest
 from PIL import Image
 
-from ultimus import figures, metrics
+from ultimus import figures, metrics, run_outputs
+from ultimus.datasets import RunData
 from ultimus.figures import plt
 from ultimus.history import EpochRecord, History
 
@@ -283,6 +285,30 @@ def test_misclassified_rejects_inconsistent_lengths():
         figures.figure_misclassified(images, [1, 2, 3], [1, 2, 3, 4], CLASSES, mean=MEAN, std=STD)
     with pytest.raises(ValueError, match="limit must be a positive integer, got 0"):
         figures.figure_misclassified(images, [1, 2, 3], [1, 2, 3], CLASSES, mean=MEAN, std=STD, limit=0)
+
+
+def test_a_runs_misclassified_figure_captions_each_image_with_its_own_labels(tmp_path, monkeypatch):
+    """The run shuffles the eval split before drawing it (the split is ordered by class): images, true
+    labels and predictions must move together. Eval image n is filled with the value n, so that each
+    panel tells which image it shows."""
+    count = 40
+    images = numpy.broadcast_to(numpy.arange(count, dtype=numpy.uint8)[:, None, None, None], (count, 8, 8, 3)).copy()
+    labels = numpy.arange(count) // 4
+    predictions = numpy.where(numpy.arange(count) % 2 == 0, (labels + 1) % 10, labels)
+    drawn, real_figure_misclassified = [], figures.figure_misclassified
+
+    def recording_the_panels(*args, **kwargs):
+        figure = real_figure_misclassified(*args, **kwargs)
+        drawn.extend((int(panel.images[0].get_array()[0, 0, 0]), panel.get_title()) for panel in image_panels(figure))
+        return figure
+
+    monkeypatch.setattr(figures, "figure_misclassified", recording_the_panels)
+    run_outputs.save_evaluation_figures(RunData(images, labels, images, labels, list(CLASSES), "test"), predictions,
+                                        str(tmp_path))
+    assert sorted(index for index, _ in drawn) == list(range(0, count, 2))  # every wrong prediction, once
+    for index, title in drawn:
+        assert title == f"true: {CLASSES[labels[index]]}\npred: {CLASSES[predictions[index]]}", index
+    assert_valid_png(tmp_path / "misclassified.png")
 
 
 def test_confusion_heatmap_writes_counts_and_names_classes():

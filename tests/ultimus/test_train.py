@@ -94,12 +94,27 @@ def test_validation_split_is_balanced_disjoint_and_replaces_the_test_set():
     numpy.testing.assert_array_equal(split.train_labels, data.train_labels[train_ids])
 
 
-def test_validation_split_is_the_same_for_every_run_seed(monkeypatch):
+@pytest.fixture
+def tiny_cifar_is_loaded(monkeypatch):
+    """prepare_data reads tiny_cifar(classes=10), whatever the config's data."""
     monkeypatch.setattr(ultimus.datasets, "load_cifar10", lambda source, cache_dir=None, progress=True: tiny_cifar(classes=10))
+
+
+def test_validation_split_is_the_same_for_every_run_seed(tiny_cifar_is_loaded):
     first, _, _ = prepare_data(TrainConfig(validation=20, seed=1))
     second, _, _ = prepare_data(TrainConfig(validation=20, seed=2))
     numpy.testing.assert_array_equal(first.eval_images, second.eval_images)
     numpy.testing.assert_array_equal(first.train_images, second.train_images)
+
+
+@pytest.mark.parametrize("validation", [None, 20], ids=["test", "validation"])
+def test_a_limited_run_keeps_every_label_with_its_image(tiny_cifar_is_loaded, validation):
+    """Image n of tiny_cifar holds the value n and the label n // 6 (6 per class): labels gathered in
+    another order than their images would train and evaluate a --limit run on mislabelled images."""
+    data, _, _ = prepare_data(TrainConfig(limit=20, validation=validation, seed=1))
+    assert len(data.train_labels) == 20 and len(data.eval_labels) == 10
+    numpy.testing.assert_array_equal(data.train_labels, data.train_images[:, 0, 0, 0] // 6)
+    numpy.testing.assert_array_equal(data.eval_labels, data.eval_images[:, 0, 0, 0] // 6)
 
 
 @pytest.mark.parametrize("count", [0, -3, 18, 40])

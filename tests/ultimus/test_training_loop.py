@@ -147,21 +147,45 @@ def test_evaluation_changes_nothing_and_equals_an_explicit_eval_pass(tiny_config
     assert accuracy == (predictions == data.eval_labels).mean()
 
 
-def test_a_non_finite_loss_stops_the_run_at_its_first_step_and_keeps_the_last_epoch(tiny_config, monkeypatch):
+def test_the_eval_loader_yields_the_eval_split_in_its_order(tiny_config):
+    """Evaluation's predictions are matched with data.eval_labels by position (misclassified.png, the
+    confusion matrix, the per-class accuracy of the report), so the eval loader must never shuffle."""
+    config = tiny_config(eval_batch_size=6)  # several batches, the last one short
+    data, mean, std = prepare_data(config)
+    images, labels = zip(*make_eval_loader(data, mean, std, config, "cpu"))
+    numpy.testing.assert_array_equal(numpy.concatenate(labels), data.eval_labels)
+    normalized = ((data.eval_images / 255 - mean) / std).transpose(0, 3, 1, 2)
+    numpy.testing.assert_allclose(numpy.concatenate(images), normalized, rtol=1e-5, atol=1e-6)
+
+
+# Each poison hits steps of epoch 2 (an epoch is 5 training and 1 test batch). inf and the overflow
+# are added, not multiplied, so that the gradients stay finite: a loss times inf would make the
+# weights NaN, and the later NaN losses would stop the run even where only NaN is caught. Two float32
+# losses of 2.5e37, each times the batch of 8, are finite but overflow in the epoch's sum, whose
+# stop names the last step.
+@pytest.mark.parametrize("poisoned_steps, poison, stop_step, stop_loss", [
+    ({3}, lambda loss: loss * float("nan"), 3, "nan"),
+    ({3}, lambda loss: loss + float("inf"), 3, "inf"),
+    pytest.param({4, 5}, lambda loss: loss + 2.5e37, 5, float(numpy.float32(2.5e37)),
+                 marks=pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")),
+], ids=["nan", "inf", "overflowing-sum"])
+def test_a_non_finite_loss_or_loss_sum_stops_the_run_and_keeps_the_last_epoch(
+        tiny_config, monkeypatch, poisoned_steps, poison, stop_step, stop_loss):
     calls, real_cross_entropy = [], F.cross_entropy
 
-    def poisoned_from_epoch_2_step_3(logits, labels):
+    def poisoned_in_epoch_2(logits, labels):
         calls.append(1)
         loss = real_cross_entropy(logits, labels)
-        return loss * float("nan") if len(calls) == 6 + 3 else loss  # an epoch: 5 training + 1 test batch
+        return poison(loss) if len(calls) - 6 in poisoned_steps else loss
 
-    monkeypatch.setattr(F, "cross_entropy", poisoned_from_epoch_2_step_3)
+    monkeypatch.setattr(F, "cross_entropy", poisoned_in_epoch_2)
     config = tiny_config()
     with pytest.raises(RuntimeError) as stopped:
         train(config)
-    lr = one_cycle_lr(5 + 2, 15, config.max_lr, config.div_factor, config.final_div_factor, config.pct_start)
-    assert str(stopped.value) == (f"training diverged at epoch 2, step 3 of 5: the training loss is nan (lr {lr:.4g}); "
-                                  f"the checkpoint, history and figures of epoch 1 are kept in {config.out}")
+    lr = one_cycle_lr(5 + stop_step - 1, 15, config.max_lr, config.div_factor, config.final_div_factor, config.pct_start)
+    assert str(stopped.value) == (
+        f"training diverged at epoch 2, step {stop_step} of 5: the training loss is {stop_loss} (lr {lr:.4g}); "
+        f"the checkpoint, history and figures of epoch 1 are kept in {config.out}")
     monkeypatch.undo()
     assert ultimus.checkpoints.load_checkpoint(f"{config.out}/checkpoint.npz")["epoch"] == 1
     assert read_history(f"{config.out}/history.json").column("epoch") == [1]
