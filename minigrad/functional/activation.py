@@ -5,7 +5,7 @@ from minigrad.tensor import Function
 
 
 class ReLU(Function):
-    """max(a, 0); at the kink a = 0 the chosen subgradient is 0, as in PyTorch."""
+    """max(a, 0); da = g where a > 0, else 0 (at the kink a = 0 the subgradient 0, as in PyTorch)."""
 
     def forward(self, a):
         self.save_for_backward(a > 0)

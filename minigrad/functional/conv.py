@@ -262,14 +262,20 @@ class Conv2d(Function):
 
     def backward(self, grad_output):
         columns, weight_rows = self.saved
-        xp = get_array_module(grad_output)
-        out_channels, (kernel_h, kernel_w, in_channels) = len(weight_rows), self.columns_shape[:3]
-        grad_rows = batch_last(grad_output).reshape(out_channels, -1)  # a free view when stored batch-last
-        # dW^T = columns dY_rows^T: BLAS runs this orientation of the long, thin product faster
-        grad_weight = (columns @ grad_rows.T).reshape(kernel_h, kernel_w, in_channels, out_channels)
-        grad_x = self._grad_input(grad_rows, weight_rows) if self.needs_input_grad[0] else None
-        grads = (grad_x, xp.ascontiguousarray(grad_weight.transpose(3, 2, 0, 1)))
-        return grads + (grad_rows.sum(axis=1),) if len(self.inputs) == 3 else grads
+        grad_rows = batch_last(grad_output).reshape(len(weight_rows), -1)  # a free view when stored batch-last
+        needs = self.needs_input_grad
+        grad_x = self._grad_input(grad_rows, weight_rows) if needs[0] else None
+        grad_weight = self._grad_weight(grad_rows, columns) if needs[1] else None
+        if len(needs) == 2:  # no bias
+            return grad_x, grad_weight
+        return grad_x, grad_weight, grad_rows.sum(axis=1) if needs[2] else None
+
+    def _grad_weight(self, grad_rows, columns):
+        """dW (C_out, C_in, kh, kw), computed as dW^T = columns dY_rows^T: BLAS runs this orientation of the
+        long, thin product faster."""
+        kernel_h, kernel_w, in_channels = self.columns_shape[:3]
+        grad_weight = (columns @ grad_rows.T).reshape(kernel_h, kernel_w, in_channels, len(grad_rows))
+        return get_array_module(columns).ascontiguousarray(grad_weight.transpose(3, 2, 0, 1))
 
     def _grad_input(self, grad_rows, weight_rows):
         grad_columns = (weight_rows.T @ grad_rows).reshape(self.columns_shape)
