@@ -1,23 +1,55 @@
 """Batch normalization: each channel normalized to zero mean and unit variance, then scaled and shifted.
 
 For x (N, C) or (N, C, H, W), the statistics of channel c run over its
-n = N (or N*H*W) values. With xhat = (x - mean) / sqrt(var + eps) and
-y = weight xhat + bias, the backward in training (where mean and var depend on
-every x) is, per channel, with dxhat = dy weight:
+n = N (or N*H*W) values:
 
-    dx = (inv_std / n) (n dxhat - sum(dxhat) - xhat sum(dxhat xhat)),
+    mean = sum(x) / n,   var = sum((x - mean)^2) / n,
+    xhat = (x - mean) / sqrt(var + eps),   y = weight xhat + bias.
 
-the three terms being the direct path, the path through the mean and the path
-through the variance. In eval mode the running statistics are constants and
-dx = dxhat inv_std. Always dweight = sum(dy xhat) and dbias = sum(dy).
+In training the batch's mean and var normalize (and update the running
+statistics); in eval mode the running statistics do, and they are constants.
 
-Two tiers: :func:`batch_norm_simple` writes exactly these lines;
-:func:`batch_norm` does the same arithmetic on one row per channel (the
-model uses it). They are tested equal.
+Two tiers: :func:`batch_norm_simple` writes these lines with the engine's
+ops, and autograd derives its backward; :func:`batch_norm` computes the same
+on one row per channel, with the backward derived by hand in :class:`BatchNorm`'s
+docstring (the model uses it). They are tested equal.
 """
 from minigrad.backend import get_array_module
 from minigrad.layout import block_rows, channel_rows, from_channel_rows
 from minigrad.tensor import Function, as_tensor
+
+
+def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """batch_norm as the module docstring's lines, from the engine's ops: autograd derives the backward,
+    through xhat, the mean and the variance alike. For reading, and for testing the fast :func:`batch_norm` against."""
+    x = as_tensor(x)
+    check_batch_norm_arguments("batch_norm_simple", x, running_mean, running_var, weight, bias, training)
+    axes, per_channel = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)  # per_channel: (1, C, 1, 1)
+    if training:
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        batch_mean, batch_var, count = mean.data.reshape(-1), var.data.reshape(-1), x.size // x.shape[1]
+        update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum)
+    else:
+        mean, var = running_mean.reshape(per_channel), running_var.reshape(per_channel)
+    xhat = (x - mean) / (var + eps).sqrt()
+    if weight is None:
+        return xhat
+    return weight.reshape(per_channel) * xhat + bias.reshape(per_channel)
+
+
+def update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum):
+    """running = (1 - momentum) running + momentum batch, in place, as PyTorch does (when there are any).
+
+    The running variance tracks the unbiased batch variance (times count/(count-1)),
+    although the batch itself is normalized with the biased one.
+    """
+    if running_mean is None:
+        return
+    running_mean.data *= 1 - momentum
+    running_mean.data += momentum * batch_mean
+    running_var.data *= 1 - momentum
+    running_var.data += momentum * batch_var * (count / (count - 1))
 
 
 def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias, training):
@@ -39,73 +71,10 @@ def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias,
                          f"got x of shape {tuple(x.shape)}")
 
 
-class BatchNormFunction(Function):
-    """What both tiers share: the settings, and the update of the running statistics."""
-
-    def __init__(self, running_mean, running_var, training, momentum, eps):
-        self.running_mean, self.running_var = running_mean, running_var
-        self.training, self.momentum, self.eps = training, momentum, eps
-
-    def update_running_statistics(self, batch_mean, batch_var, count):
-        """running = (1 - momentum) running + momentum batch, in place, as PyTorch does (when there are any).
-
-        The running variance tracks the unbiased batch variance (times count/(count-1)),
-        although the batch itself is normalized with the biased one.
-        """
-        if self.running_mean is None:
-            return
-        self.running_mean.data *= 1 - self.momentum
-        self.running_mean.data += self.momentum * batch_mean
-        self.running_var.data *= 1 - self.momentum
-        self.running_var.data += self.momentum * batch_var * (count / (count - 1))
-
-
-# The plain tier: the module docstring's formulas, line by line, on x (N, C, ...) broadcast per channel.
-class BatchNormSimple(BatchNormFunction):
-    """y = weight xhat + bias, xhat = (x - mean) inv_std; backward: the three-term dx of the module docstring."""
-
-    def forward(self, x, weight=None, bias=None):
-        axes, per_channel = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)  # (1, C, 1, 1)
-        if self.training:
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
-            self.update_running_statistics(mean, var, x.size // x.shape[1])
-        else:
-            mean, var = self.running_mean.data, self.running_var.data
-        inv_std = 1 / get_array_module(x).sqrt(var + self.eps)
-        xhat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
-        self.save_for_backward(xhat, inv_std.reshape(per_channel), weight)
-        if weight is None:
-            return xhat
-        return weight.reshape(per_channel) * xhat + bias.reshape(per_channel)
-
-    def backward(self, grad_output):
-        xhat, inv_std, weight = self.saved
-        axes, count = (0,) + tuple(range(2, xhat.ndim)), xhat.size // xhat.shape[1]
-        grad_xhat = grad_output if weight is None else grad_output * weight.reshape(inv_std.shape)
-        if self.training:
-            grad_x = inv_std / count * (count * grad_xhat - grad_xhat.sum(axis=axes, keepdims=True)
-                                        - xhat * (grad_xhat * xhat).sum(axis=axes, keepdims=True))
-        else:
-            grad_x = grad_xhat * inv_std
-        if weight is None:
-            return (grad_x,)
-        return grad_x, (grad_output * xhat).sum(axis=axes), grad_output.sum(axis=axes)
-
-
-def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """batch_norm written as the formulas read, for reading and for testing the fast :func:`batch_norm` against."""
-    x = as_tensor(x)
-    check_batch_norm_arguments("batch_norm_simple", x, running_mean, running_var, weight, bias, training)
-    parameters = () if weight is None else (weight, bias)
-    return BatchNormSimple(running_mean, running_var, training, momentum, eps)(x, *parameters)
-
-
 # The fast tier: channel rows. x as rows (C, H*W*N) (see minigrad/layout.py), each per-channel vector a column
 # (C, 1): every pass sweeps long contiguous rows, and for batch-last input (a convolution's output) neither the
 # rows nor the output cost a copy. xhat is never stored: the backward keeps centered = x - mean and folds
 # xhat = centered inv_std into per-channel factors, which saves a pass over the data each way.
-# The model's three batch norms against batch_norm_simple's: 35.7 -> 9.7 ms (`python benchmarks/layer_times.py
-# --tier plain` against `--tier fast`, batch 512, forward + backward, mean of two runs each on the 2-core CPU).
 def row_dots(a, b):
     """The dot product of each row of a with the same row of b: (C, M), (C, M) -> (C,).
 
@@ -116,13 +85,22 @@ def row_dots(a, b):
 
 # BatchNorm's trick: every pass runs over a block of rows of about half a megabyte (block_rows) before the next
 # block, so the passes after the first find the block still in the CPU's L2 cache rather than in main memory.
-# Forward and backward on the model's three stage shapes at batch 512: 13.9 -> 11.0 ms of CPU time (old and new
-# alternated in one process).
-class BatchNorm(BatchNormFunction):
-    """BatchNormSimple's arithmetic on channel rows. Since sum(dxhat) = weight dbias and
-    sum(dxhat xhat) = weight dweight, the three-term dx becomes
-        dx = weight inv_std (dy - dbias/n - xhat dweight/n).
+class BatchNorm(Function):
+    """batch_norm_simple's arithmetic on channel rows, with the backward by hand. Per channel, x reaches y
+    directly and through var and mean; with dxhat = dy weight, inv_std = 1 / sqrt(var + eps), sums over n:
+
+        dvar  = sum(dxhat (x - mean)) (-1/2) inv_std^3
+        dmean = -inv_std sum(dxhat)          (var's own term, dvar (-2/n) sum(x - mean), is 0)
+        dx    = dxhat inv_std + dvar 2 (x - mean) / n + dmean / n
+              = (inv_std / n) (n dxhat - sum(dxhat) - xhat sum(dxhat xhat))
+
+    dweight = sum(dy xhat) and dbias = sum(dy), so sum(dxhat) = weight dbias and sum(dxhat xhat) =
+    weight dweight: dx = weight inv_std (dy - dbias/n - xhat dweight/n). In eval mode dx = dxhat inv_std.
     """
+
+    def __init__(self, running_mean, running_var, training, momentum, eps):
+        self.running_mean, self.running_var = running_mean, running_var
+        self.training, self.momentum, self.eps = training, momentum, eps
 
     def forward(self, x, weight=None, bias=None):
         xp, rows = get_array_module(x), channel_rows(x)
@@ -131,7 +109,7 @@ class BatchNorm(BatchNormFunction):
                   for block in block_rows(rows)]
         mean, var, inv_std = (xp.concatenate(parts) for parts in zip(*blocks))
         if self.training:
-            self.update_running_statistics(mean, var, rows.shape[1])
+            update_running_statistics(self.running_mean, self.running_var, mean, var, rows.shape[1], self.momentum)
         self.save_for_backward(centered, inv_std, weight)
         return from_channel_rows(output, x.shape)
 
