@@ -13,18 +13,18 @@ Which kind of op lives where:
 
 - arithmetic.py: + - * / ** @ and unary minus, with broadcasting (``unbroadcast``)
 - elementwise.py: math functions of one array (exp, log, sqrt, clip) and where
-- activation.py: the nonlinearities of a network (relu, leaky_relu, sigmoid, tanh, softmax, log_softmax)
+- activation.py: the nonlinearities of a network (relu, leaky_relu, sigmoid, tanh, gelu, softmax, log_softmax)
 - reduction.py: sum, mean, max over axes; shape.py: ops that move elements without changing them
 - linear.py, conv.py, pooling.py, normalization.py, dropout.py, loss.py: one layer's op each
 """
-from minigrad.functional.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from minigrad.functional.activation import gelu, gelu_simple, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from minigrad.functional.arithmetic import add, div, matmul, mul, neg, pow, sub
 from minigrad.functional.conv import conv2d, conv2d_simple
 from minigrad.functional.dropout import dropout, dropout_simple
 from minigrad.functional.elementwise import clip, exp, log, sqrt, where
 from minigrad.functional.linear import linear
 from minigrad.functional.loss import cross_entropy, cross_entropy_simple
-from minigrad.functional.normalization import batch_norm, batch_norm_simple
+from minigrad.functional.normalization import batch_norm, batch_norm_simple, layer_norm, layer_norm_simple
 from minigrad.functional.pooling import avg_pool2d, avg_pool2d_simple, global_avg_pool2d
 from minigrad.functional.reduction import max, mean, sum
 from minigrad.functional.shape import (

@@ -1,19 +1,24 @@
-"""Batch normalization: each channel normalized to zero mean and unit variance, then scaled and shifted.
-
-For x (N, C) or (N, C, H, W), the statistics of channel c run over its
-n = N (or N*H*W) values:
+"""Normalization: values standardized to zero mean and unit variance, then scaled and shifted,
 
     mean = sum(x) / n,   var = sum((x - mean)^2) / n,
-    xhat = (x - mean) / sqrt(var + eps),   y = weight xhat + bias.
+    xhat = (x - mean) / sqrt(var + eps),   y = weight xhat + bias,
 
-In training the batch's mean and var normalize (and update the running
-statistics); in eval mode the running statistics do, and they are constants.
+where the n values that share a mean and a variance are
 
-Two tiers: :func:`batch_norm_simple` writes these lines with the engine's
-ops, and autograd derives its backward; :func:`batch_norm` computes the same
-on one row per channel, with the backward derived by hand in :class:`BatchNorm`'s
-docstring (the model uses it). They are tested equal.
+- batch norm: one channel of x (N, C) or (N, C, H, W), its N (or N*H*W) values across the batch.
+  In training the batch's statistics normalize and update the running ones; in eval mode the
+  running statistics normalize, and they are constants.
+- layer norm: one sample, its values along the last axes, normalized_shape (its features), in
+  training and evaluation alike.
+
+Two tiers each: :func:`batch_norm_simple` and :func:`layer_norm_simple` write these lines with
+the engine's ops, and autograd derives their backward; :func:`batch_norm` and :func:`layer_norm`
+compute the same with the backward derived by hand in :class:`BatchNorm`'s and
+:class:`LayerNorm`'s docstrings (the model uses batch_norm). They are tested equal.
 """
+import math
+import numbers
+
 from minigrad.backend import get_array_module
 from minigrad.layout import block_rows, channel_rows, from_channel_rows
 from minigrad.tensor import Function, as_tensor
@@ -26,8 +31,7 @@ def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, trai
     check_batch_norm_arguments("batch_norm_simple", x, running_mean, running_var, weight, bias, training)
     axes, per_channel = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)  # per_channel: (1, C, 1, 1)
     if training:
-        mean = x.mean(axis=axes, keepdims=True)
-        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        mean, var = moments(x, axes)
         batch_mean, batch_var, count = mean.data.reshape(-1), var.data.reshape(-1), x.size // x.shape[1]
         update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum)
     else:
@@ -36,6 +40,12 @@ def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, trai
     if weight is None:
         return xhat
     return weight.reshape(per_channel) * xhat + bias.reshape(per_channel)
+
+
+def moments(x, axes):
+    """The mean and the (biased) variance of the Tensor x over ``axes``, which are kept with size 1."""
+    mean = x.mean(axis=axes, keepdims=True)
+    return mean, ((x - mean) ** 2).mean(axis=axes, keepdims=True)
 
 
 def update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum):
@@ -165,3 +175,81 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     check_batch_norm_arguments("batch_norm", x, running_mean, running_var, weight, bias, training)
     parameters = () if weight is None else (weight, bias)
     return BatchNorm(running_mean, running_var, training, momentum, eps)(x, *parameters)
+
+
+# Layer norm: each sample normalized over its last axes.
+def layer_norm_simple(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """layer_norm as the module docstring's lines, from the engine's ops: autograd derives the backward.
+    For reading, and for testing the fast :func:`layer_norm` against."""
+    normalized_shape = check_layer_norm_arguments("layer_norm_simple", x, normalized_shape, weight, bias)
+    mean, var = moments(x, tuple(range(x.ndim - len(normalized_shape), x.ndim)))
+    xhat = (x - mean) / (var + eps).sqrt()
+    return xhat if weight is None else weight * xhat + bias
+
+
+class LayerNorm(Function):
+    """layer_norm_simple's arithmetic on rows (M, D), one sample's D features per row, with the backward by hand.
+
+    It is BatchNorm's derivation with the sums taken along a row instead of a channel: with dxhat = dy weight,
+        dx = inv_std (dxhat - mean(dxhat) - xhat mean(dxhat xhat))      (means along the row),
+    the direct path, the path through the mean and the one through the variance. dweight = the sum over
+    rows of dy xhat, and dbias = the sum over rows of dy.
+    """
+
+    def __init__(self, features, eps):
+        self.features, self.eps = features, eps
+
+    def forward(self, x, weight=None, bias=None):
+        rows = x.reshape(-1, self.features)
+        centered = rows - rows.mean(axis=1, keepdims=True)
+        inv_std = 1 / get_array_module(x).sqrt((centered * centered).mean(axis=1, keepdims=True) + self.eps)
+        xhat = centered * inv_std
+        self.save_for_backward(xhat, inv_std, weight)
+        output = xhat if weight is None else weight.reshape(-1) * xhat + bias.reshape(-1)
+        return output.reshape(x.shape)
+
+    def backward(self, grad_output):
+        xhat, inv_std, weight = self.saved
+        grad_rows, needs = grad_output.reshape(xhat.shape), self.needs_input_grad
+        grad_xhat = grad_rows if weight is None else grad_rows * weight.reshape(-1)
+        grad_x = None
+        if needs[0]:
+            grad_x = inv_std * (grad_xhat - grad_xhat.mean(axis=1, keepdims=True)
+                                - xhat * (grad_xhat * xhat).mean(axis=1, keepdims=True))
+            grad_x = grad_x.reshape(grad_output.shape)
+        if weight is None:
+            return (grad_x,)
+        grad_weight = (grad_rows * xhat).sum(axis=0).reshape(weight.shape) if needs[1] else None
+        grad_bias = grad_rows.sum(axis=0).reshape(weight.shape) if needs[2] else None
+        return grad_x, grad_weight, grad_bias
+
+
+def check_layer_norm_arguments(name, x, normalized_shape, weight, bias):
+    """The one check of layer_norm's arguments; returns normalized_shape as a tuple."""
+    normalized_shape = shape_tuple(normalized_shape, f"{name}: normalized_shape")
+    if len(normalized_shape) > x.ndim or tuple(x.shape[-len(normalized_shape):]) != normalized_shape:
+        raise ValueError(f"{name}: x of shape {tuple(x.shape)} does not end in normalized_shape {normalized_shape}")
+    for key, tensor in (("weight", weight), ("bias", bias)):
+        if tensor is not None and tuple(tensor.shape) != normalized_shape:
+            raise ValueError(f"{name}: {key} must have the shape normalized_shape = {normalized_shape}, "
+                             f"got {tuple(tensor.shape)}")
+    if (weight is None) != (bias is None):
+        raise ValueError(f"{name}: give both weight and bias, or neither")
+    return normalized_shape
+
+
+def shape_tuple(value, name):
+    """An int or a sequence of positive ints as a non-empty tuple of ints (a shape)."""
+    shape = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    if not shape or not all(isinstance(size, numbers.Integral) and size > 0 for size in shape):
+        raise ValueError(f"{name} must be a positive int or a non-empty sequence of them, got {value!r}")
+    return tuple(int(size) for size in shape)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization of each sample of x (..., *normalized_shape) over its last axes, as PyTorch's
+    F.layer_norm. normalized_shape: an int or a tuple, the trailing axes of x; weight, bias: of that shape,
+    or both None (then y = xhat). Returns a Tensor of x's shape."""
+    normalized_shape = check_layer_norm_arguments("layer_norm", x, normalized_shape, weight, bias)
+    parameters = () if weight is None else (weight, bias)
+    return LayerNorm(math.prod(normalized_shape), eps)(x, *parameters)

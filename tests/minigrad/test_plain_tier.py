@@ -24,6 +24,8 @@ PLAIN = {
     "batch_norm_simple": lambda: F.batch_norm_simple(tensor(4, 3, 2, 2), None, None, tensor(3), tensor(3), training=True),
     "dropout_simple": lambda: F.dropout_simple(tensor(4, 5), 0.3),
     "cross_entropy_simple": lambda: F.cross_entropy_simple(tensor(4, 5), numpy.array([0, 4, 2, 2]), label_smoothing=0.1),
+    "layer_norm_simple": lambda: F.layer_norm_simple(tensor(2, 3, 4), (3, 4), tensor(3, 4), tensor(3, 4)),
+    "gelu_simple": lambda: F.gelu_simple(tensor(3, 4)),
 }
 
 

@@ -267,6 +267,7 @@ SKIPPING = {
     "where": (lambda a, b: F.where(numpy.array([[True, False, True]] * 2), a, b), [(2, 1), (3,)]),
     "linear": (F.linear, [(4, 3), (2, 3), (2,)]),
     "conv2d": (lambda x, weight, bias: F.conv2d(x, weight, bias, padding=1), [(2, 3, 4, 4), (5, 3, 3, 3), (5,)]),
+    "layer_norm": (lambda x, weight, bias: F.layer_norm(x, 5, weight, bias), [(4, 5), (5,), (5,)]),
 }
 
 
