@@ -3,11 +3,15 @@
 One convention holds for every op. Its module holds, top to bottom, the op's
 ``Function`` (``forward`` and ``backward`` on raw arrays, the backward's math
 in the docstring) and then its wrapper, a lower-case function of Tensors that
-checks the arguments once, naming the op, and calls the Function. An optional
+checks the arguments once, naming the op, and calls the Function. A backward
+returns None, without computing it, for an input whose ``needs_input_grad`` is
+False. An optional
 parameter that is missing (a bias, batch norm's weight and bias) is left out of
 the Function's inputs, not replaced by a constant. Where a fast form departs
-from the textbook one, the plain Function comes first, named ``..._simple``,
-and the fast one follows under a heading that names its trick.
+from the textbook one, the plain form comes first, named ``..._simple``: the
+math in the engine's general ops, with no backward of its own (autograd
+derives it). The fast Function follows under a heading that names its trick,
+with its backward derived in its docstring, and is tested equal to the plain one.
 
 Which kind of op lives where:
 
