@@ -16,9 +16,9 @@ Use it on your own op::
     minigrad.gradcheck(lambda x: my_op(x), [x])
 
 When a function of several ops fails, each op it recorded is checked on its
-own, on float64 copies of the inputs it saw, and the report names the first
-(in forward order) whose backward is wrong: a composite's error is usually one
-op's.
+own, on float64 copies of the inputs it saw, and the report leads with every
+op whose own backward is wrong, in forward order: a composite's error is
+usually one op's, and each op checked alone is found even when two are broken.
 """
 import contextlib
 import copy
@@ -64,17 +64,14 @@ def numerical_gradient(fn, inputs, tensor, upstream, eps, positions):
 def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, samples=None, params=None):
     """Compare the backward of ``fn(*inputs)`` with finite differences for every input that requires grad.
 
-    fn: takes the Tensors ``inputs`` and returns one Tensor. Returns True, or
-    raises :class:`GradcheckError` with one line per failing input (the worst
-    element, the analytic and numeric values, their relative error, and the
-    factor when the analytic gradient is the numeric one times a constant) and, when fn
-    recorded several ops, the first op whose own backward is wrong. Defaults
-    for eps/atol/rtol depend on the inputs' dtype (see ``TOLERANCES``); use float64.
-    samples: check only this many randomly chosen elements of each input (for
-    whole models, where two forward passes per element would take too long).
-    params: a Module or a dict name -> Tensor, to name its tensors in the
-    report, and the module each op belongs to (by its parameters, or for a
-    Module, by the submodule whose output it made).
+    fn: takes the Tensors ``inputs`` and returns one Tensor. Returns True, or raises
+    :class:`GradcheckError`, whose report leads with the ops whose own backward is wrong
+    (when fn recorded several) and then gives one line per failing input of fn: the worst
+    element, the analytic and numeric values, their relative error, and the factor when the
+    analytic gradient is the numeric one times a constant. Defaults for eps/atol/rtol depend
+    on the inputs' dtype (see ``TOLERANCES``); use float64. samples: check only this many
+    randomly chosen elements of each input (for whole models). params: a Module or a dict
+    name -> Tensor, to name its tensors in the report, and the module each op belongs to.
     """
     checked = [tensor for tensor in inputs if isinstance(tensor, Tensor) and tensor.requires_grad]
     if not checked:
@@ -83,17 +80,27 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, samples=None, 
         raise ValueError("gradcheck: inputs must be C-contiguous arrays (finite differences perturb them in place)")
     eps, atol, rtol = _tolerances(checked[0].dtype, eps, atol, rtol)
     names = parameter_names(params)
-
     with _record_module_of_ops(params) as module_of_op:
         output, failures = _check(fn, inputs, [names.get(id(tensor)) for tensor in inputs], eps, atol, rtol, seed, samples)
     if not failures:
         return True
-    op_name = type(output.grad_fn).__name__ if output.grad_fn else getattr(fn, "__name__", "fn")
-    report = [f"gradcheck of {op_name} failed for {failure}" for failure in failures]
+    raise GradcheckError(_report(fn, output, failures, names, module_of_op, seed, samples))
+
+
+def _report(fn, output, failures, names, module_of_op, seed, samples):
+    """The culprits first, each op that fails on its own; then fn's failing inputs."""
     ops = ops_in_forward_order(output)
-    if len(ops) > 1:
-        report.append(_find_culprit(ops, names, module_of_op, seed, samples))
-    raise GradcheckError("\n".join(report))
+    op_name = type(output.grad_fn).__name__ if output.grad_fn else getattr(fn, "__name__", "fn")
+    if len(ops) <= 1:  # the op is the culprit
+        return "\n".join(f"gradcheck of {op_name} failed for {failure}" for failure in failures)
+    culprits = [_describe_culprit(position, ops, names, module_of_op, own_failures)
+                for position, own_failures in _failing_ops(ops, names, seed, samples)]
+    if not culprits:
+        culprits = [f"gradcheck of {op_name} failed, yet each of its {len(ops)} ops passes on its own (in float64, on "
+                    "its recorded inputs): look at what fn computes outside them (on .data, under no_grad), or at "
+                    "the precision of its dtype"]
+    whole = f"so the gradient of the whole function (its output made by {op_name}) is wrong for:"
+    return "\n".join(culprits + [whole] + [f"  {failure}" for failure in failures])
 
 
 def _check(fn, inputs, labels, eps, atol, rtol, seed, samples):
@@ -186,21 +193,25 @@ def _record_module_of_ops(params):
             handle.remove()
 
 
-def _find_culprit(ops, names, module_of_op, seed, samples):
-    """Check each op alone, in forward order, in float64 on copies of its recorded inputs; describe the first that fails."""
+def _failing_ops(ops, names, seed, samples):
+    """(position, failures) of every op that fails alone, in forward order: each checked in float64 on copies
+    of the inputs it recorded."""
     eps, atol, rtol = TOLERANCES[numpy.dtype("float64")]
     for position, function in enumerate(ops):
         inputs = [_float64_copy(tensor) for tensor in function.inputs]
         labels = [names.get(id(tensor)) for tensor in function.inputs]
         _, failures = _check(lambda *tensors: _fresh_copy(function)(*tensors), inputs, labels, eps, atol, rtol, seed, samples)
         if failures:
-            op = _describe(function, labels, module_of_op.get(id(function)))
-            header = f"the culprit, the first op whose own backward is wrong: op {position + 1} of {len(ops)} in forward order, {op}"
-            return "\n  ".join([header] + failures)
-    return (
-        f"each of its {len(ops)} ops passes on its own (in float64, on its recorded inputs): look at what fn computes "
-        "outside them (on .data, under no_grad), or at the precision of its dtype"
-    )
+            yield position, failures
+
+
+def _describe_culprit(position, ops, names, module_of_op, failures):
+    """The lines that name the op at ``position`` of ``ops`` and its own failing inputs."""
+    function = ops[position]
+    op = _describe(function, [names.get(id(tensor)) for tensor in function.inputs], module_of_op.get(id(function)))
+    header = (f"gradcheck: the backward of {op} is wrong (op {position + 1} of {len(ops)} in forward order, "
+              "checked alone in float64 on the inputs it recorded)")
+    return "\n  ".join([header] + failures)
 
 
 def _describe(function, labels, module):

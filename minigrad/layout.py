@@ -76,7 +76,7 @@ def copy_images(destination, source, chunk=16):
     When the source is stored batch-first (the input images), this copy is a
     transposition: each run of N numbers written gathers one number from each
     of N images, far apart in memory. Copying ``chunk`` images at a time keeps
-    the memory pages read at once few, about 2.5 times faster on a CPU. A GPU
+    the memory pages read at once few enough for the CPU's caches to hold. A GPU
     wants the opposite, one kernel launch rather than N / chunk of them.
     """
     source_is_batch_last = source.strides[-1] == source.itemsize

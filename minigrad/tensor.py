@@ -34,12 +34,14 @@ def is_grad_enabled():
 class Function:
     """One differentiable op: subclasses define ``forward`` and ``backward`` on raw arrays.
 
-    ``forward(*arrays) -> array`` computes the output. ``backward(grad_output)``
-    returns one gradient (or None) per input, each of that input's shape.
-    Arrays that the backward needs are kept with :meth:`save_for_backward`, so
-    that the graph can drop them once it has been used. ``needs_input_grad[i]``
-    tells whether input i requires a gradient: a backward may skip the others
-    (return None for them).
+    ``forward(*arrays) -> array`` computes the output: exactly one array, so
+    that a Function stands for its output in the backward walk (an op with two
+    results is two Functions). ``backward(grad_output)`` returns one gradient
+    (or None) per input, each of that input's shape. Arrays that the backward
+    needs are kept with :meth:`save_for_backward`, so that the graph can drop
+    them once it has been used. ``needs_input_grad[i]`` tells whether input i
+    requires a gradient: a backward returns None for the others, and skips the
+    work of computing them.
     """
 
     def __call__(self, *inputs):
@@ -129,11 +131,11 @@ def _check_input_grads(function, input_grads):
 
 
 def _run_backward(root, grad_output, retain_graph):
-    """Walk the graph from root back to its leaves, handing each Function the sum of its outputs' gradients."""
+    """Walk the graph from root back to its leaves, handing each Function the sum of its output's gradients."""
     if root.grad_fn is None:
         _accumulate(root, grad_output)
         return
-    grads = {id(root.grad_fn): grad_output}
+    grads = {id(root.grad_fn): grad_output}  # keyed by Function: it has one output (see Function)
     for function in _topological_order(root):
         grad_output = grads.pop(id(function), None)
         if grad_output is None:  # no gradient reached this op (e.g. only through integer inputs)
@@ -211,7 +213,6 @@ class Tensor:
             raise ValueError(f"backward(): grad_output has shape {grad_output.shape} but the tensor has shape {self.shape}")
         _run_backward(self, grad_output, retain_graph)
 
-
     @property
     def xp(self):
         return backend.get_array_module(self.data)
@@ -268,7 +269,7 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    # Operator sugar: each operator is a Function from minigrad.functional.
+    # Operator sugar: each operator is a Function from minigrad.functional (F, imported at the end of this file).
     def __add__(self, other):
         return F.add(self, other)
 
@@ -383,7 +384,6 @@ def _data(value):
     return value.data if isinstance(value, Tensor) else value
 
 
-
 # Wrapping values: a Python scalar takes the dtype and device of the tensors beside it.
 
 
@@ -422,5 +422,6 @@ def _default_dtype(value):
     return numpy.float32 if kind == "f" else None
 
 
-
-from minigrad import functional as F  # noqa: E402  (the ops need Tensor; Tensor's operators need the ops)
+# Imported last, on purpose: every op module imports Function and Tensor from this file, so the ops can
+# only load once both exist. Tensor's operators look F up when they run, long after this line.
+from minigrad import functional as F  # noqa: E402

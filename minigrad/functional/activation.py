@@ -1,11 +1,14 @@
-"""Activations: the elementwise relu, leaky_relu, sigmoid and tanh, and softmax and log_softmax along an axis
-(computed stably by shifting by the maximum first)."""
+"""Activations: the elementwise relu, leaky_relu, sigmoid, tanh and gelu, and softmax and log_softmax along
+an axis (computed stably by shifting by the maximum first)."""
+import math
+import numbers
+
 from minigrad.backend import get_array_module
 from minigrad.tensor import Function
 
 
 class ReLU(Function):
-    """max(a, 0); at the kink a = 0 the chosen subgradient is 0, as in PyTorch."""
+    """max(a, 0); da = g where a > 0, else 0 (at the kink a = 0 the subgradient 0, as in PyTorch)."""
 
     def forward(self, a):
         self.save_for_backward(a > 0)
@@ -129,4 +132,38 @@ def tanh(a):
 
 def leaky_relu(a, negative_slope=0.01):
     """a for a > 0, negative_slope * a otherwise (PyTorch's F.leaky_relu)."""
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"leaky_relu: negative_slope must be a real number, got {negative_slope!r}")
     return LeakyReLU(negative_slope)(a)
+
+
+# GELU, a smooth relu: a times the chance that a standard normal variable is below a, in its tanh form.
+GELU_SCALE, GELU_CUBIC = math.sqrt(2 / math.pi), 0.044715
+
+
+def gelu_simple(a):
+    """gelu as its formula reads, from the engine's ops: autograd derives the backward."""
+    return 0.5 * a * (1 + tanh(GELU_SCALE * (a + GELU_CUBIC * a**3)))
+
+
+class GELU(Function):
+    """y = a/2 (1 + t), t = tanh(u), u = sqrt(2/pi) (a + 0.044715 a^3). By the product and chain rules,
+    with dt/du = 1 - t^2 and du/da = sqrt(2/pi) (1 + 3 * 0.044715 a^2):
+        da = g ((1 + t)/2 + a/2 (1 - t^2) du/da).
+    """
+
+    def forward(self, a):
+        t = get_array_module(a).tanh(GELU_SCALE * (a + GELU_CUBIC * a**3))
+        self.save_for_backward(a, t)
+        return 0.5 * a * (1 + t)
+
+    def backward(self, grad_output):
+        a, t = self.saved
+        inner_slope = GELU_SCALE * (1 + 3 * GELU_CUBIC * a * a)
+        return (grad_output * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner_slope),)
+
+
+def gelu(a):
+    """GELU (Hendrycks and Gimpel) in its tanh form, a/2 (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))), as
+    PyTorch's F.gelu(a, approximate="tanh"): the exact a Phi(a) needs erf, which NumPy does not have."""
+    return GELU()(a)

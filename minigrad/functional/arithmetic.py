@@ -17,21 +17,29 @@ def unbroadcast(grad, shape):
 
 
 class Add(Function):
+    """d(a + b)/da = 1, d(a + b)/db = 1: each input gets the output's gradient, summed to its shape."""
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
 
     def backward(self, grad_output):
-        return unbroadcast(grad_output, self.shapes[0]), unbroadcast(grad_output, self.shapes[1])
+        grad_a = unbroadcast(grad_output, self.shapes[0]) if self.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad_output, self.shapes[1]) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
 
 
 class Sub(Function):
+    """d(a - b)/da = 1, d(a - b)/db = -1."""
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
 
     def backward(self, grad_output):
-        return unbroadcast(grad_output, self.shapes[0]), unbroadcast(-grad_output, self.shapes[1])
+        grad_a = unbroadcast(grad_output, self.shapes[0]) if self.needs_input_grad[0] else None
+        grad_b = unbroadcast(-grad_output, self.shapes[1]) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
 
 
 class Mul(Function):
@@ -57,12 +65,14 @@ class Div(Function):
 
     def backward(self, grad_output):
         a, b = self.saved
-        grad_a = grad_output / b
+        grad_a = grad_output / b  # also the first factor of grad_b
         grad_b = unbroadcast(-grad_a * a / b, b.shape) if self.needs_input_grad[1] else None
         return unbroadcast(grad_a, a.shape) if self.needs_input_grad[0] else None, grad_b
 
 
 class Neg(Function):
+    """d(-a)/da = -1."""
+
     def forward(self, a):
         return -a
 

@@ -20,9 +20,11 @@ the padded image, ``padded[..., i::stride_h, j::stride_w]`` cut to
 H_out x W_out. So im2col is kh*kw slice copies and col2im kh*kw slice
 additions.
 
-The module holds two tiers: :func:`conv2d_simple`, the idea in the layout
-above, and :func:`conv2d`, the same arithmetic arranged for speed (the model
-uses it). They are tested equal.
+The module holds two tiers: :func:`conv2d_simple` is the picture itself, an
+:class:`Im2col` op and a matrix product, and autograd derives its backward
+(col2im, im2col's adjoint, is the one backward it writes by hand);
+:func:`conv2d` is the same arithmetic arranged for speed, with the backward
+above written out (the model uses it). They are tested equal.
 """
 import numbers
 
@@ -31,6 +33,72 @@ from minigrad.layout import batch_first, batch_last, copy_images
 from minigrad.tensor import Function
 
 
+# The plain tier: im2col as a loop over the kernel offsets, col2im as its adjoint, and a matrix product.
+def im2col_simple(padded, kernel_size, stride, output_shape):
+    """padded (N, C, Hp, Wp) -> columns (N, C, kh, kw, H_out, W_out), one slice copy per kernel offset.
+
+    columns[n, c, i, j, y, x] = padded[n, c, y * stride_h + i, x * stride_w + j].
+    """
+    (kernel_h, kernel_w), (stride_h, stride_w), (height, width) = kernel_size, stride, output_shape
+    columns = get_array_module(padded).zeros(padded.shape[:2] + (kernel_h, kernel_w) + (height, width), padded.dtype)
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            columns[:, :, i, j] = padded[:, :, i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w]
+    return columns
+
+
+def col2im_simple(columns, padded_shape, stride):
+    """The adjoint of im2col_simple: every column entry is added (+=) back onto the pixel it came from."""
+    (kernel_h, kernel_w), (height, width), (stride_h, stride_w) = columns.shape[2:4], columns.shape[4:], stride
+    image = get_array_module(columns).zeros(padded_shape, columns.dtype)
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            image[:, :, i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w] += columns[:, :, i, j]
+    return image
+
+
+class Im2col(Function):
+    """Every receptive field of the zero-padded x (N, C, H, W) as a column: (N, C*kh*kw, H_out*W_out).
+
+    Each column entry is a copy of one pixel, so its gradient goes back onto that
+    pixel: dx = col2im(dcolumns), the entries of overlapping fields adding up,
+    then cut back from the padded image.
+    """
+
+    def __init__(self, kernel_size, stride, padding):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        pad_h, pad_w = self.padding
+        padded = get_array_module(x).pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+        self.padded_shape = padded.shape
+        self.output_shape = sliding_output_shape(x.shape[2:], self.kernel_size, self.stride, self.padding)
+        columns = im2col_simple(padded, self.kernel_size, self.stride, self.output_shape)
+        return columns.reshape(len(x), -1, self.output_shape[0] * self.output_shape[1])
+
+    def backward(self, grad_output):
+        (pad_h, pad_w), (height, width) = self.padding, self.padded_shape[2:]
+        grad_columns = grad_output.reshape(self.padded_shape[:2] + self.kernel_size + self.output_shape)
+        grad_padded = col2im_simple(grad_columns, self.padded_shape, self.stride)
+        return (grad_padded[:, :, pad_h:height - pad_h, pad_w:width - pad_w],)
+
+
+def conv2d_simple(x, weight, bias=None, stride=1, padding=0):
+    """conv2d as the picture above: y = weight rows @ im2col(x) + bias, autograd doing the backward.
+
+    x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) or None -> (N, C_out, H_out, W_out).
+    For reading, and for testing the fast :func:`conv2d` against.
+    """
+    stride, padding = check_conv2d_arguments("conv2d_simple", x, weight, bias, stride, padding)
+    out_channels, kernel_size = weight.shape[0], tuple(weight.shape[2:])
+    columns = Im2col(kernel_size, stride, padding)(x)  # (N, C_in*kh*kw, H_out*W_out)
+    output = weight.reshape(out_channels, -1) @ columns  # (N, C_out, H_out*W_out)
+    if bias is not None:
+        output = output + bias.reshape(out_channels, 1)
+    return output.reshape((len(x), out_channels) + sliding_output_shape(x.shape[2:], kernel_size, stride, padding))
+
+
+# The arguments, checked once by each tier's wrapper (and by pooling's).
 def pair(value, name):
     """An int or a pair of ints as a pair (for the height and the width)."""
     if isinstance(value, numbers.Integral):
@@ -81,78 +149,10 @@ def conv_arguments(x, weight, bias):
     return (x, weight) if bias is None else (x, weight, bias)
 
 
-# The plain tier: im2col as a loop over the kernel offsets, col2im as its adjoint.
-def im2col_simple(padded, kernel_size, stride, output_shape):
-    """padded (N, C, Hp, Wp) -> columns (N, C, kh, kw, H_out, W_out), one slice copy per kernel offset.
-
-    columns[n, c, i, j, y, x] = padded[n, c, y * stride_h + i, x * stride_w + j].
-    """
-    (kernel_h, kernel_w), (stride_h, stride_w), (height, width) = kernel_size, stride, output_shape
-    columns = get_array_module(padded).zeros(padded.shape[:2] + (kernel_h, kernel_w) + (height, width), padded.dtype)
-    for i in range(kernel_h):
-        for j in range(kernel_w):
-            columns[:, :, i, j] = padded[:, :, i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w]
-    return columns
-
-
-def col2im_simple(columns, padded_shape, stride):
-    """The adjoint of im2col_simple: every column entry is added (+=) back onto the pixel it came from."""
-    (kernel_h, kernel_w), (height, width), (stride_h, stride_w) = columns.shape[2:4], columns.shape[4:], stride
-    image = get_array_module(columns).zeros(padded_shape, columns.dtype)
-    for i in range(kernel_h):
-        for j in range(kernel_w):
-            image[:, :, i:i + stride_h * height:stride_h, j:j + stride_w * width:stride_w] += columns[:, :, i, j]
-    return image
-
-
-class Conv2dSimple(Function):
-    """y = W_rows @ im2col(x) + b per image; x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,).
-
-    Backward: dW = sum over images of dY columns^T, db = sum of dY over N, H_out, W_out,
-    dX = col2im(W_rows^T dY), cut back from the padded image.
-    """
-
-    def __init__(self, stride, padding):
-        self.stride, self.padding = stride, padding
-
-    def forward(self, x, weight, bias=None):
-        output_shape = sliding_output_shape(x.shape[2:], weight.shape[2:], self.stride, self.padding)
-        pad_h, pad_w = self.padding
-        padded = get_array_module(x).pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
-        columns = im2col_simple(padded, weight.shape[2:], self.stride, output_shape)
-        columns = columns.reshape(len(x), -1, output_shape[0] * output_shape[1])  # (N, C_in*kh*kw, H_out*W_out)
-        self.padded_shape = padded.shape
-        self.save_for_backward(columns, weight)
-        output = weight.reshape(len(weight), -1) @ columns  # (N, C_out, H_out*W_out)
-        if bias is not None:
-            output += bias[:, None]
-        return output.reshape((len(x), len(weight)) + output_shape)
-
-    def backward(self, grad_output):
-        (columns, weight), padded_shape = self.saved, self.padded_shape
-        grad_rows = grad_output.reshape(len(grad_output), len(weight), -1)  # (N, C_out, H_out*W_out)
-        grad_weight = (grad_rows @ columns.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
-        grad_columns = weight.reshape(len(weight), -1).T @ grad_rows  # (N, C_in*kh*kw, H_out*W_out)
-        grad_columns = grad_columns.reshape(padded_shape[:2] + weight.shape[2:] + grad_output.shape[2:])
-        (pad_h, pad_w), (height, width) = self.padding, padded_shape[2:]
-        grad_x = col2im_simple(grad_columns, padded_shape, self.stride)[:, :, pad_h:height - pad_h, pad_w:width - pad_w]
-        grads = (grad_x, grad_weight)
-        return grads + (grad_output.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else grads
-
-
-def conv2d_simple(x, weight, bias=None, stride=1, padding=0):
-    """conv2d in the plain layout, for reading and for testing the fast :func:`conv2d` against."""
-    stride, padding = check_conv2d_arguments("conv2d_simple", x, weight, bias, stride, padding)
-    return Conv2dSimple(stride, padding)(*conv_arguments(x, weight, bias))
-
-
 # The fast tier: the same im2col on batch-last arrays (C, H, W, N) (see minigrad/layout.py), so that every slice
 # copy moves runs of a whole batch and the product's rows are already the output; the column rows are ordered
-# (i, j, c), and the weight is permuted to match. With batch norm, relu and dropout keeping the layout, the CPU
-# training step went from about 88 to about 58 ms (`python benchmarks/step_time.py --steps 30`, on the
-# project's first 2-core CPU machine; README, "How minigrad works"). The three convolutions of the model
-# against conv2d_simple's: 95 -> 27 ms (`python benchmarks/layer_times.py --tier plain` against `--tier fast`,
-# batch 512, the model's three stages, forward + backward, mean of two runs each on the 2-core CPU machine).
+# (i, j, c), and the weight is permuted to match. Batch norm, relu and dropout keep the layout, so no activation
+# is transposed between the layers.
 def pad_spatial(images, padding):
     """images (C, H, W, N) with ``padding`` = (pad_h, pad_w) zeros around H and W: (C, Hp, Wp, N).
 
@@ -236,11 +236,11 @@ def zero_outside_tiles(image, kernel_size, stride, output_shape):
 
 
 class Conv2d(Function):
-    """Conv2dSimple's arithmetic on batch-last arrays: one product (C_out, kh*kw*C_in) @ (kh*kw*C_in, H_out*W_out*N).
+    """conv2d_simple's arithmetic on batch-last arrays: one product (C_out, kh*kw*C_in) @ (kh*kw*C_in, H_out*W_out*N).
 
-    Backward, with dY_rows = dY as (C_out, H_out*W_out*N): dW = dY_rows columns^T,
-    db = sum of dY over N, H_out, W_out, and dX = col2im(W_rows^T dY_rows).
-    The output is stored batch-last.
+    Backward of the product Y_rows = W_rows columns + b, with dY_rows = dY as (C_out, H_out*W_out*N):
+    dW_rows = dY_rows columns^T, db = the row sums of dY_rows, dcolumns = W_rows^T dY_rows, and
+    dX = col2im(dcolumns), im2col's adjoint. The output is stored batch-last.
     """
 
     def __init__(self, stride, padding):
@@ -262,16 +262,23 @@ class Conv2d(Function):
 
     def backward(self, grad_output):
         columns, weight_rows = self.saved
-        xp = get_array_module(grad_output)
-        out_channels, (kernel_h, kernel_w, in_channels) = len(weight_rows), self.columns_shape[:3]
-        grad_rows = batch_last(grad_output).reshape(out_channels, -1)  # a free view when stored batch-last
-        # dW^T = columns dY_rows^T: BLAS runs this orientation of the long, thin product faster
-        grad_weight = (columns @ grad_rows.T).reshape(kernel_h, kernel_w, in_channels, out_channels)
-        grad_x = self._grad_input(grad_rows, weight_rows) if self.needs_input_grad[0] else None
-        grads = (grad_x, xp.ascontiguousarray(grad_weight.transpose(3, 2, 0, 1)))
-        return grads + (grad_rows.sum(axis=1),) if len(self.inputs) == 3 else grads
+        grad_rows = batch_last(grad_output).reshape(len(weight_rows), -1)  # a free view when stored batch-last
+        needs = self.needs_input_grad
+        grad_x = self._grad_input(grad_rows, weight_rows) if needs[0] else None
+        grad_weight = self._grad_weight(grad_rows, columns) if needs[1] else None
+        if len(needs) == 2:  # no bias
+            return grad_x, grad_weight
+        return grad_x, grad_weight, grad_rows.sum(axis=1) if needs[2] else None
+
+    def _grad_weight(self, grad_rows, columns):
+        """dW (C_out, C_in, kh, kw), computed as dW^T = columns dY_rows^T: BLAS runs this orientation of the
+        long, thin product faster."""
+        kernel_h, kernel_w, in_channels = self.columns_shape[:3]
+        grad_weight = (columns @ grad_rows.T).reshape(kernel_h, kernel_w, in_channels, len(grad_rows))
+        return get_array_module(columns).ascontiguousarray(grad_weight.transpose(3, 2, 0, 1))
 
     def _grad_input(self, grad_rows, weight_rows):
+        """dX = col2im(W_rows^T dY_rows), cut back from the padded image: (N, C_in, H, W), stored batch-last."""
         grad_columns = (weight_rows.T @ grad_rows).reshape(self.columns_shape)
         grad_padded = col2im(grad_columns, self.padded_shape, self.stride)
         return batch_first(unpad_spatial(grad_padded, self.padding))

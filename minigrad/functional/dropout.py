@@ -3,9 +3,10 @@
 The scaling keeps every element's expected value unchanged, so at evaluation
 time dropout is simply the identity.
 
-Two tiers: :func:`dropout_simple` draws the mask as ``random(shape) >= p``;
-:func:`dropout` draws it from 16-bit integers in x's memory order (the model
-uses it). Given the same mask they compute the same output and gradient.
+Two tiers: :func:`dropout_simple` is the definition, ``x * keep / (1 - p)``
+with ``keep = random(shape) >= p``, from the engine's ops; :func:`dropout`
+draws the mask from 16-bit integers in x's memory order (the model uses it).
+Given the same mask they compute the same output and gradient.
 """
 import math
 
@@ -25,41 +26,29 @@ def skips_dropout(p, training, name):
     return not training or p == 0
 
 
-# The plain tier: y = x keep / (1 - p), with keep = random(shape) >= p.
-class DropoutSimple(Function):
-    """y = x keep / (1 - p) for a constant boolean keep; backward: dx = dy keep / (1 - p) (0 where p = 1)."""
-
-    def __init__(self, p):
-        self.scale = 1 / (1 - p) if p < 1 else 0
-
-    def forward(self, x, keep):
-        self.save_for_backward(keep)
-        return x * keep * x.dtype.type(self.scale)
-
-    def backward(self, grad_output):
-        (keep,) = self.saved
-        return grad_output * keep * grad_output.dtype.type(self.scale), None
-
-
 def dropout_simple(x, p=0.5, training=True, generator=None):
-    """dropout with its mask drawn as generator.random(shape) >= p, for reading and for testing dropout against."""
+    """dropout as its definition reads: y = x keep / (1 - p), keep = generator.random(shape) >= p.
+
+    keep is a constant, so autograd gives dx = dy keep / (1 - p). p = 1 keeps nothing (and scales by 0).
+    For reading, and for testing :func:`dropout` against.
+    """
     if skips_dropout(p, training, "dropout_simple"):
         return x
     x = as_tensor(x)
     generator = random_generator(x.device) if generator is None else generator
-    return DropoutSimple(p)(x, generator.random(x.shape) >= p)
+    keep = generator.random(x.shape) >= p
+    return x * keep * (1 / (1 - p) if p < 1 else 0.0)
 
 
 # The fast tier: the mask from 16-bit integers, in x's memory order.
 #
-# An element is kept when its uint16 draw is at least round(p * 65536): two to
-# three times faster than drawing floats, at the cost of rounding the keep
-# probability 1 - p to a multiple of 1/65536 (exact for p = 0 and p = 1). The
-# mask is drawn in the memory order of x, so for a batch-last activation the
-# mask, the output and the gradient share x's layout and every product sweeps
-# contiguous memory. The mask arrives pre-scaled by 1/(1-p): one product per pass.
-# The three dropouts of the model against dropout_simple's: 13.2 -> 7.9 ms (`python benchmarks/layer_times.py
-# --tier plain` against `--tier fast`, batch 512, forward + backward, mean of two runs each on the 2-core CPU).
+# An element is kept when its uint16 draw is at least round(p * 65536): a
+# quarter of the random bits of a float64 draw, and an integer comparison, at
+# the cost of rounding the keep probability 1 - p to a multiple of 1/65536
+# (exact for p = 0 and p = 1). The mask is drawn in the memory order of x, so
+# for a batch-last activation the mask, the output and the gradient share x's
+# layout and every product sweeps contiguous memory. The mask arrives
+# pre-scaled by 1/(1-p): one product per pass.
 class Dropout(Function):
     """y = x mask, with mask 0 where dropped and 1/(1-p) where kept; backward: dx = dy mask.
 
@@ -80,7 +69,7 @@ def uniform_uint16(generator, shape):
     """Independent uniform 16-bit integers (C-ordered) of the given shape.
 
     On the CPU the bit generator's raw 64-bit words are cut into four 16-bit
-    integers each, 1.6 times faster than ``generator.integers``; CuPy's
+    integers each, less work per draw than ``generator.integers`` does; CuPy's
     generators offer no such words, so there (and for any other generator)
     ``generator.integers`` draws them.
     """

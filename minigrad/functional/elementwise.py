@@ -18,6 +18,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """d log(a) = da / a."""
+
     def forward(self, a):
         self.save_for_backward(a)
         return get_array_module(a).log(a)
@@ -41,7 +43,7 @@ class Sqrt(Function):
 
 
 class Clip(Function):
-    """Limit a to [low, high]; the gradient passes only where a was inside (bounds inclusive)."""
+    """Limit a to [low, high]; da = g where low <= a <= high (bounds inclusive), else 0."""
 
     def __init__(self, low, high):
         self.low, self.high = low, high
@@ -57,7 +59,10 @@ class Clip(Function):
 
 
 class Where(Function):
-    """condition ? a : b, elementwise with broadcasting; the condition is a constant boolean input."""
+    """condition ? a : b, elementwise with broadcasting; the condition is a constant boolean input.
+
+    Backward: da = g where the condition holds, else 0; db = g where it does not, else 0.
+    """
 
     def forward(self, condition, a, b):
         self.shapes = a.shape, b.shape

@@ -21,9 +21,12 @@ class Linear(Function):
     def backward(self, grad_output):
         rows, weight = self.saved
         grad_rows = grad_output.reshape(-1, grad_output.shape[-1])
-        grad_x = (grad_rows @ weight).reshape(self.input_shape) if self.needs_input_grad[0] else None
-        grads = (grad_x, grad_rows.T @ rows)
-        return grads + (grad_rows.sum(axis=0),) if len(self.inputs) == 3 else grads
+        needs = self.needs_input_grad
+        grad_x = (grad_rows @ weight).reshape(self.input_shape) if needs[0] else None
+        grad_weight = grad_rows.T @ rows if needs[1] else None
+        if len(needs) == 2:  # no bias
+            return grad_x, grad_weight
+        return grad_x, grad_weight, grad_rows.sum(axis=0) if needs[2] else None
 
 
 def linear(x, weight, bias=None):

@@ -1,23 +1,65 @@
-"""Batch normalization: each channel normalized to zero mean and unit variance, then scaled and shifted.
+"""Normalization: values standardized to zero mean and unit variance, then scaled and shifted,
 
-For x (N, C) or (N, C, H, W), the statistics of channel c run over its
-n = N (or N*H*W) values. With xhat = (x - mean) / sqrt(var + eps) and
-y = weight xhat + bias, the backward in training (where mean and var depend on
-every x) is, per channel, with dxhat = dy weight:
+    mean = sum(x) / n,   var = sum((x - mean)^2) / n,
+    xhat = (x - mean) / sqrt(var + eps),   y = weight xhat + bias,
 
-    dx = (inv_std / n) (n dxhat - sum(dxhat) - xhat sum(dxhat xhat)),
+where the n values that share a mean and a variance are
 
-the three terms being the direct path, the path through the mean and the path
-through the variance. In eval mode the running statistics are constants and
-dx = dxhat inv_std. Always dweight = sum(dy xhat) and dbias = sum(dy).
+- batch norm: one channel of x (N, C) or (N, C, H, W), its N (or N*H*W) values across the batch.
+  In training the batch's statistics normalize and update the running ones; in eval mode the
+  running statistics normalize, and they are constants.
+- layer norm: one sample, its values along the last axes, normalized_shape (its features), in
+  training and evaluation alike.
 
-Two tiers: :func:`batch_norm_simple` writes exactly these lines;
-:func:`batch_norm` does the same arithmetic on one row per channel (the
-model uses it). They are tested equal.
+Two tiers each: :func:`batch_norm_simple` and :func:`layer_norm_simple` write these lines with
+the engine's ops, and autograd derives their backward; :func:`batch_norm` and :func:`layer_norm`
+compute the same with the backward derived by hand in :class:`BatchNorm`'s and
+:class:`LayerNorm`'s docstrings (the model uses batch_norm). They are tested equal.
 """
+import math
+import numbers
+
 from minigrad.backend import get_array_module
 from minigrad.layout import block_rows, channel_rows, from_channel_rows
 from minigrad.tensor import Function, as_tensor
+
+
+def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """batch_norm as the module docstring's lines, from the engine's ops: autograd derives the backward,
+    through xhat, the mean and the variance alike. For reading, and for testing the fast :func:`batch_norm` against."""
+    x = as_tensor(x)
+    check_batch_norm_arguments("batch_norm_simple", x, running_mean, running_var, weight, bias, training)
+    axes, per_channel = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)  # per_channel: (1, C, 1, 1)
+    if training:
+        mean, var = moments(x, axes)
+        batch_mean, batch_var, count = mean.data.reshape(-1), var.data.reshape(-1), x.size // x.shape[1]
+        update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum)
+    else:
+        mean, var = running_mean.reshape(per_channel), running_var.reshape(per_channel)
+    xhat = (x - mean) / (var + eps).sqrt()
+    if weight is None:
+        return xhat
+    return weight.reshape(per_channel) * xhat + bias.reshape(per_channel)
+
+
+def moments(x, axes):
+    """The mean and the (biased) variance of the Tensor x over ``axes``, which are kept with size 1."""
+    mean = x.mean(axis=axes, keepdims=True)
+    return mean, ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+
+
+def update_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum):
+    """running = (1 - momentum) running + momentum batch, in place, as PyTorch does (when there are any).
+
+    The running variance tracks the unbiased batch variance (times count/(count-1)),
+    although the batch itself is normalized with the biased one.
+    """
+    if running_mean is None:
+        return
+    running_mean.data *= 1 - momentum
+    running_mean.data += momentum * batch_mean
+    running_var.data *= 1 - momentum
+    running_var.data += momentum * batch_var * (count / (count - 1))
 
 
 def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias, training):
@@ -39,73 +81,10 @@ def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias,
                          f"got x of shape {tuple(x.shape)}")
 
 
-class BatchNormFunction(Function):
-    """What both tiers share: the settings, and the update of the running statistics."""
-
-    def __init__(self, running_mean, running_var, training, momentum, eps):
-        self.running_mean, self.running_var = running_mean, running_var
-        self.training, self.momentum, self.eps = training, momentum, eps
-
-    def update_running_statistics(self, batch_mean, batch_var, count):
-        """running = (1 - momentum) running + momentum batch, in place, as PyTorch does (when there are any).
-
-        The running variance tracks the unbiased batch variance (times count/(count-1)),
-        although the batch itself is normalized with the biased one.
-        """
-        if self.running_mean is None:
-            return
-        self.running_mean.data *= 1 - self.momentum
-        self.running_mean.data += self.momentum * batch_mean
-        self.running_var.data *= 1 - self.momentum
-        self.running_var.data += self.momentum * batch_var * (count / (count - 1))
-
-
-# The plain tier: the module docstring's formulas, line by line, on x (N, C, ...) broadcast per channel.
-class BatchNormSimple(BatchNormFunction):
-    """y = weight xhat + bias, xhat = (x - mean) inv_std; backward: the three-term dx of the module docstring."""
-
-    def forward(self, x, weight=None, bias=None):
-        axes, per_channel = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)  # (1, C, 1, 1)
-        if self.training:
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
-            self.update_running_statistics(mean, var, x.size // x.shape[1])
-        else:
-            mean, var = self.running_mean.data, self.running_var.data
-        inv_std = 1 / get_array_module(x).sqrt(var + self.eps)
-        xhat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
-        self.save_for_backward(xhat, inv_std.reshape(per_channel), weight)
-        if weight is None:
-            return xhat
-        return weight.reshape(per_channel) * xhat + bias.reshape(per_channel)
-
-    def backward(self, grad_output):
-        xhat, inv_std, weight = self.saved
-        axes, count = (0,) + tuple(range(2, xhat.ndim)), xhat.size // xhat.shape[1]
-        grad_xhat = grad_output if weight is None else grad_output * weight.reshape(inv_std.shape)
-        if self.training:
-            grad_x = inv_std / count * (count * grad_xhat - grad_xhat.sum(axis=axes, keepdims=True)
-                                        - xhat * (grad_xhat * xhat).sum(axis=axes, keepdims=True))
-        else:
-            grad_x = grad_xhat * inv_std
-        if weight is None:
-            return (grad_x,)
-        return grad_x, (grad_output * xhat).sum(axis=axes), grad_output.sum(axis=axes)
-
-
-def batch_norm_simple(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """batch_norm written as the formulas read, for reading and for testing the fast :func:`batch_norm` against."""
-    x = as_tensor(x)
-    check_batch_norm_arguments("batch_norm_simple", x, running_mean, running_var, weight, bias, training)
-    parameters = () if weight is None else (weight, bias)
-    return BatchNormSimple(running_mean, running_var, training, momentum, eps)(x, *parameters)
-
-
 # The fast tier: channel rows. x as rows (C, H*W*N) (see minigrad/layout.py), each per-channel vector a column
 # (C, 1): every pass sweeps long contiguous rows, and for batch-last input (a convolution's output) neither the
 # rows nor the output cost a copy. xhat is never stored: the backward keeps centered = x - mean and folds
 # xhat = centered inv_std into per-channel factors, which saves a pass over the data each way.
-# The model's three batch norms against batch_norm_simple's: 35.7 -> 9.7 ms (`python benchmarks/layer_times.py
-# --tier plain` against `--tier fast`, batch 512, forward + backward, mean of two runs each on the 2-core CPU).
 def row_dots(a, b):
     """The dot product of each row of a with the same row of b: (C, M), (C, M) -> (C,).
 
@@ -116,13 +95,22 @@ def row_dots(a, b):
 
 # BatchNorm's trick: every pass runs over a block of rows of about half a megabyte (block_rows) before the next
 # block, so the passes after the first find the block still in the CPU's L2 cache rather than in main memory.
-# Forward and backward on the model's three stage shapes at batch 512: 13.9 -> 11.0 ms of CPU time (old and new
-# alternated in one process).
-class BatchNorm(BatchNormFunction):
-    """BatchNormSimple's arithmetic on channel rows. Since sum(dxhat) = weight dbias and
-    sum(dxhat xhat) = weight dweight, the three-term dx becomes
-        dx = weight inv_std (dy - dbias/n - xhat dweight/n).
+class BatchNorm(Function):
+    """batch_norm_simple's arithmetic on channel rows, with the backward by hand. Per channel, x reaches y
+    directly and through var and mean; with dxhat = dy weight, inv_std = 1 / sqrt(var + eps), sums over n:
+
+        dvar  = sum(dxhat (x - mean)) (-1/2) inv_std^3
+        dmean = -inv_std sum(dxhat)          (var's own term, dvar (-2/n) sum(x - mean), is 0)
+        dx    = dxhat inv_std + dvar 2 (x - mean) / n + dmean / n
+              = (inv_std / n) (n dxhat - sum(dxhat) - xhat sum(dxhat xhat))
+
+    dweight = sum(dy xhat) and dbias = sum(dy), so sum(dxhat) = weight dbias and sum(dxhat xhat) =
+    weight dweight: dx = weight inv_std (dy - dbias/n - xhat dweight/n). In eval mode dx = dxhat inv_std.
     """
+
+    def __init__(self, running_mean, running_var, training, momentum, eps):
+        self.running_mean, self.running_var = running_mean, running_var
+        self.training, self.momentum, self.eps = training, momentum, eps
 
     def forward(self, x, weight=None, bias=None):
         xp, rows = get_array_module(x), channel_rows(x)
@@ -131,7 +119,7 @@ class BatchNorm(BatchNormFunction):
                   for block in block_rows(rows)]
         mean, var, inv_std = (xp.concatenate(parts) for parts in zip(*blocks))
         if self.training:
-            self.update_running_statistics(mean, var, rows.shape[1])
+            update_running_statistics(self.running_mean, self.running_var, mean, var, rows.shape[1], self.momentum)
         self.save_for_backward(centered, inv_std, weight)
         return from_channel_rows(output, x.shape)
 
@@ -187,3 +175,81 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     check_batch_norm_arguments("batch_norm", x, running_mean, running_var, weight, bias, training)
     parameters = () if weight is None else (weight, bias)
     return BatchNorm(running_mean, running_var, training, momentum, eps)(x, *parameters)
+
+
+# Layer norm: each sample normalized over its last axes.
+def layer_norm_simple(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """layer_norm as the module docstring's lines, from the engine's ops: autograd derives the backward.
+    For reading, and for testing the fast :func:`layer_norm` against."""
+    normalized_shape = check_layer_norm_arguments("layer_norm_simple", x, normalized_shape, weight, bias)
+    mean, var = moments(x, tuple(range(x.ndim - len(normalized_shape), x.ndim)))
+    xhat = (x - mean) / (var + eps).sqrt()
+    return xhat if weight is None else weight * xhat + bias
+
+
+class LayerNorm(Function):
+    """layer_norm_simple's arithmetic on rows (M, D), one sample's D features per row, with the backward by hand.
+
+    It is BatchNorm's derivation with the sums taken along a row instead of a channel: with dxhat = dy weight,
+        dx = inv_std (dxhat - mean(dxhat) - xhat mean(dxhat xhat))      (means along the row),
+    the direct path, the path through the mean and the one through the variance. dweight = the sum over
+    rows of dy xhat, and dbias = the sum over rows of dy.
+    """
+
+    def __init__(self, features, eps):
+        self.features, self.eps = features, eps
+
+    def forward(self, x, weight=None, bias=None):
+        rows = x.reshape(-1, self.features)
+        centered = rows - rows.mean(axis=1, keepdims=True)
+        inv_std = 1 / get_array_module(x).sqrt((centered * centered).mean(axis=1, keepdims=True) + self.eps)
+        xhat = centered * inv_std
+        self.save_for_backward(xhat, inv_std, weight)
+        output = xhat if weight is None else weight.reshape(-1) * xhat + bias.reshape(-1)
+        return output.reshape(x.shape)
+
+    def backward(self, grad_output):
+        xhat, inv_std, weight = self.saved
+        grad_rows, needs = grad_output.reshape(xhat.shape), self.needs_input_grad
+        grad_xhat = grad_rows if weight is None else grad_rows * weight.reshape(-1)
+        grad_x = None
+        if needs[0]:
+            grad_x = inv_std * (grad_xhat - grad_xhat.mean(axis=1, keepdims=True)
+                                - xhat * (grad_xhat * xhat).mean(axis=1, keepdims=True))
+            grad_x = grad_x.reshape(grad_output.shape)
+        if weight is None:
+            return (grad_x,)
+        grad_weight = (grad_rows * xhat).sum(axis=0).reshape(weight.shape) if needs[1] else None
+        grad_bias = grad_rows.sum(axis=0).reshape(weight.shape) if needs[2] else None
+        return grad_x, grad_weight, grad_bias
+
+
+def check_layer_norm_arguments(name, x, normalized_shape, weight, bias):
+    """The one check of layer_norm's arguments; returns normalized_shape as a tuple."""
+    normalized_shape = shape_tuple(normalized_shape, f"{name}: normalized_shape")
+    if len(normalized_shape) > x.ndim or tuple(x.shape[-len(normalized_shape):]) != normalized_shape:
+        raise ValueError(f"{name}: x of shape {tuple(x.shape)} does not end in normalized_shape {normalized_shape}")
+    for key, tensor in (("weight", weight), ("bias", bias)):
+        if tensor is not None and tuple(tensor.shape) != normalized_shape:
+            raise ValueError(f"{name}: {key} must have the shape normalized_shape = {normalized_shape}, "
+                             f"got {tuple(tensor.shape)}")
+    if (weight is None) != (bias is None):
+        raise ValueError(f"{name}: give both weight and bias, or neither")
+    return normalized_shape
+
+
+def shape_tuple(value, name):
+    """An int or a sequence of positive ints as a non-empty tuple of ints (a shape)."""
+    shape = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    if not shape or not all(isinstance(size, numbers.Integral) and size > 0 for size in shape):
+        raise ValueError(f"{name} must be a positive int or a non-empty sequence of them, got {value!r}")
+    return tuple(int(size) for size in shape)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization of each sample of x (..., *normalized_shape) over its last axes, as PyTorch's
+    F.layer_norm. normalized_shape: an int or a tuple, the trailing axes of x; weight, bias: of that shape,
+    or both None (then y = xhat). Returns a Tensor of x's shape."""
+    normalized_shape = check_layer_norm_arguments("layer_norm", x, normalized_shape, weight, bias)
+    parameters = () if weight is None else (weight, bias)
+    return LayerNorm(math.prod(normalized_shape), eps)(x, *parameters)

@@ -1,18 +1,18 @@
 """Average pooling over kh x kw windows, and global average pooling over the whole image.
 
-avg_pool2d walks the same kernel windows as conv2d (see conv.py): for each
-kernel offset, one strided view of the padded input covers every output pixel,
-so the window sums are kh*kw slice additions, and the backward is col2im.
-:func:`avg_pool2d_simple` reads it in the plain layout, as the mean of
-im2col's columns; :func:`avg_pool2d`, like conv2d, works on the batch-last
-view (C, H, W, N) of its input, and its output is stored batch-last.
+avg_pool2d walks the same kernel windows as conv2d (see conv.py): the mean of
+each window is the mean of its im2col column. :func:`avg_pool2d_simple` is
+exactly that, an :class:`~minigrad.functional.conv.Im2col` op and a mean,
+and autograd derives its backward; :func:`avg_pool2d`, like conv2d, works on
+the batch-last view (C, H, W, N) of its input, sums each kernel offset's
+strided view, and spreads the gradient back by col2im; its output is stored
+batch-last. They are tested equal.
 """
 from minigrad.backend import get_array_module
 from minigrad.functional.conv import (
+    Im2col,
     check_kernel_fits,
     col2im,
-    col2im_simple,
-    im2col_simple,
     kernel_windows,
     pad_spatial,
     pair,
@@ -39,39 +39,17 @@ def check_avg_pool2d_arguments(name, x, kernel_size, stride, padding):
     return kernel_size, stride, padding
 
 
-# The plain tier: the mean of each window is the mean of its im2col column; the backward spreads it with col2im.
-class AvgPool2dSimple(Function):
-    """y = mean over the kernel offsets of im2col(x): x (N, C, H, W) -> (N, C, H_out, W_out).
-
-    Backward: dX = col2im(dY / (kh kw) repeated for every kernel offset), cut back from the padded image.
-    """
-
-    def __init__(self, kernel_size, stride, padding):
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-    def forward(self, x):
-        (pad_h, pad_w), xp = self.padding, get_array_module(x)
-        padded = xp.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
-        self.padded_shape = padded.shape
-        output_shape = sliding_output_shape(x.shape[2:], self.kernel_size, self.stride, self.padding)
-        return im2col_simple(padded, self.kernel_size, self.stride, output_shape).mean(axis=(2, 3))
-
-    def backward(self, grad_output):
-        xp, (pad_h, pad_w), (height, width) = get_array_module(grad_output), self.padding, self.padded_shape[2:]
-        share = grad_output[:, :, None, None] / (self.kernel_size[0] * self.kernel_size[1])
-        grad_columns = xp.broadcast_to(share, grad_output.shape[:2] + tuple(self.kernel_size) + grad_output.shape[2:])
-        grad_padded = col2im_simple(grad_columns, self.padded_shape, self.stride)
-        return (grad_padded[:, :, pad_h:height - pad_h, pad_w:width - pad_w],)
-
-
 def avg_pool2d_simple(x, kernel_size, stride=None, padding=0):
-    """avg_pool2d in the plain layout, for reading and for testing the fast :func:`avg_pool2d` against."""
-    return AvgPool2dSimple(*check_avg_pool2d_arguments("avg_pool2d_simple", x, kernel_size, stride, padding))(x)
+    """avg_pool2d as the mean of each window's im2col column, autograd doing the backward:
+    x (N, C, H, W) -> (N, C, H_out, W_out). For reading, and for testing the fast :func:`avg_pool2d` against."""
+    kernel_size, stride, padding = check_avg_pool2d_arguments("avg_pool2d_simple", x, kernel_size, stride, padding)
+    columns = Im2col(kernel_size, stride, padding)(x)  # (N, C*kh*kw, H_out*W_out)
+    output_shape = sliding_output_shape(x.shape[2:], kernel_size, stride, padding)
+    windows = columns.reshape((len(x), x.shape[1], kernel_size[0] * kernel_size[1]) + output_shape)
+    return windows.mean(axis=2)
 
 
-# The fast tier: the kernel windows of the batch-last view, and col2im's tile copies (see conv.py). The model's
-# global pool against avg_pool2d_simple's: 3.5 -> 0.45 ms (`python benchmarks/layer_times.py --tier plain`
-# against `--tier fast`, batch 512, forward + backward, mean of two runs each on the 2-core CPU).
+# The fast tier: the kernel windows of the batch-last view summed in place, and col2im's tile copies (see conv.py).
 class AvgPool2d(Function):
     """Mean of each window of x (N, C, H, W), padding zeros included (PyTorch's count_include_pad=True).
 

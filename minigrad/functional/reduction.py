@@ -23,7 +23,7 @@ def expand_reduced(grad, input_shape, axes):
 
 
 class Sum(Function):
-    """Every input element contributes once to its sum: the gradient is copied back along the axes."""
+    """d sum(a)/da_i = 1: every element contributes once to its sum, so g is copied back along the axes."""
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims

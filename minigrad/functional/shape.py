@@ -9,6 +9,8 @@ from minigrad.tensor import Function, Tensor
 
 
 class Reshape(Function):
+    """The same elements in a new shape; the gradient is reshaped back to the input's shape."""
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -43,6 +45,8 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    """Stretch a to ``shape``; the gradient is summed back to a's shape (unbroadcast)."""
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 

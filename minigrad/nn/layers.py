@@ -10,6 +10,7 @@ import numpy
 from minigrad import functional as F
 from minigrad.checks import probability
 from minigrad.functional.conv import pair
+from minigrad.functional.normalization import shape_tuple
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
@@ -105,6 +106,27 @@ class BatchNorm2d(Module):
                 f"track_running_stats={self.track_running_stats}")
 
 
+class LayerNorm(Module):
+    """Each sample normalized over its last axes, then a learned scale (weight) and shift (bias).
+
+    x: (..., *normalized_shape) -> the same shape. weight and bias have the shape
+    normalized_shape and start as ones and zeros, so that at first y = xhat (as in PyTorch).
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+        super().__init__()
+        self.normalized_shape = shape_tuple(normalized_shape, "LayerNorm: normalized_shape")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.weight = Parameter(numpy.ones(self.normalized_shape, dtype=numpy.float32)) if elementwise_affine else None
+        self.bias = Parameter(numpy.zeros(self.normalized_shape, dtype=numpy.float32)) if elementwise_affine else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
 class Dropout(Module):
     """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval.
 
@@ -141,6 +163,13 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+
+class GELU(Module):
+    """x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), elementwise: a smooth relu (see ``F.gelu``)."""
+
+    def forward(self, x):
+        return F.gelu(x)
 
 
 class Flatten(Module):

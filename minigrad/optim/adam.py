@@ -1,9 +1,29 @@
-"""Adam and AdamW, exactly as PyTorch defines them (bias-corrected moments, eps outside the root)."""
+"""Adam and AdamW, exactly as PyTorch defines them (bias-corrected moments, eps outside the root).
+
+:func:`adam_step_simple` is the paper's update, five lines on arrays. :class:`Adam`
+computes the same in place, with the bias corrections folded into two scalars,
+adds the variants (L2 or decoupled weight decay, AMSGrad), and on a GPU runs
+the whole update as one fused kernel. They are tested equal.
+"""
 import functools
 import math
 
 from minigrad.backend import device_of, get_array_module, require_cupy
 from minigrad.optim.optimizer import Optimizer
+
+
+def adam_step_simple(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps):
+    """One Adam step (Kingma and Ba, Algorithm 1) on arrays, in place; ``step`` counts from 1.
+
+    m and v, the running means of the gradient and of its square, start at 0, so
+    early on they are too small by the factors 1 - beta^t: dividing by those undoes
+    the bias. eps is added to sqrt(v_hat), as PyTorch does (see :class:`Adam`).
+    """
+    exp_avg[...] = beta1 * exp_avg + (1 - beta1) * grad  # m
+    exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * grad * grad  # v
+    m_hat = exp_avg / (1 - beta1**step)
+    v_hat = exp_avg_sq / (1 - beta2**step)
+    param -= lr * m_hat / (get_array_module(param).sqrt(v_hat) + eps)
 
 
 class Adam(Optimizer):
@@ -36,6 +56,8 @@ class Adam(Optimizer):
             raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
 
     def update(self, param, grad, state, group):
+        """adam_step_simple's step, with lr / (1 - b1^t) as one step size and sqrt(1 - b2^t) as one root
+        correction, and the weight decay of this class (L2, or AdamW's decoupled one)."""
         # Python floats keep the arithmetic in the parameter's dtype (NumPy and CuPy do not promote for them).
         beta1, beta2 = (float(beta) for beta in group["betas"])
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
@@ -44,29 +66,34 @@ class Adam(Optimizer):
         state["step"] += 1
         step_size = lr / (1 - beta1 ** state["step"])
         root_correction = math.sqrt(1 - beta2 ** state["step"])
-        # Decoupled decay shrinks p before the update; L2 decay adds to the gradient instead.
+        # Decoupled decay shrinks p first; L2 decay adds to the gradient instead.
         shrink = 1 - lr * weight_decay if self.decoupled_weight_decay else 1.0
         l2_decay = 0.0 if self.decoupled_weight_decay else weight_decay
-        first_moment, second_moment = state["exp_avg"], state["exp_avg_sq"]
         if device_of(param.data) == "gpu" and not group["amsgrad"]:
             _fused_adam_kernel()(grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, root_correction, eps, shrink,
-                                 l2_decay, param.data, first_moment, second_moment)
-            return
-        xp = get_array_module(param.data)
-        if shrink != 1.0:
-            param.data *= shrink
-        if l2_decay:
-            grad = grad + l2_decay * param.data
-        first_moment *= beta1
-        first_moment += (1 - beta1) * grad
-        second_moment *= beta2
-        second_moment += (1 - beta2) * grad * grad
-        if group["amsgrad"]:
-            second_moment = xp.maximum(state["max_exp_avg_sq"], second_moment, out=state["max_exp_avg_sq"])
-        denominator = xp.sqrt(second_moment)
-        denominator /= root_correction
-        denominator += eps
-        param.data -= step_size * (first_moment / denominator)
+                                 l2_decay, param.data, state["exp_avg"], state["exp_avg_sq"])
+        else:
+            _adam_step(param.data, grad, state, beta1, beta2, step_size, root_correction, eps, shrink, l2_decay,
+                       group["amsgrad"])
+
+
+def _adam_step(param, grad, state, beta1, beta2, step_size, root_correction, eps, shrink, l2_decay, amsgrad):
+    """The update of Adam.update on ``param`` and the moments in ``state``, in place."""
+    xp, first_moment, second_moment = get_array_module(param), state["exp_avg"], state["exp_avg_sq"]
+    if shrink != 1.0:
+        param *= shrink
+    if l2_decay:
+        grad = grad + l2_decay * param
+    first_moment *= beta1
+    first_moment += (1 - beta1) * grad
+    second_moment *= beta2
+    second_moment += (1 - beta2) * grad * grad
+    if amsgrad:  # divide by the largest v so far
+        second_moment = xp.maximum(state["max_exp_avg_sq"], second_moment, out=state["max_exp_avg_sq"])
+    denominator = xp.sqrt(second_moment)
+    denominator /= root_correction
+    denominator += eps
+    param -= step_size * (first_moment / denominator)
 
 
 class AdamW(Adam):
@@ -90,7 +117,7 @@ def _init_state(state, data, amsgrad):
 
 @functools.cache
 def _fused_adam_kernel():
-    """The update above as one CUDA kernel (CuPy), for speed on the GPU.
+    """Adam.update as one CUDA kernel (CuPy), for speed on the GPU.
 
     Written as a dozen array operations, a step of Adam costs a dozen kernel
     launches per parameter, which for a small model take longer than the

@@ -1,10 +1,39 @@
-"""Learning-rate schedules: they rewrite each parameter group's 'lr' once per ``step()``."""
+"""Learning-rate schedules: they rewrite each parameter group's 'lr' once per ``step()``.
+
+:func:`one_cycle` is the 1cycle policy as a plain function of the step number;
+:class:`OneCycleLR` calls it for every group's lr (and momentum) at each step.
+"""
 import copy
 import math
 
 from minigrad.checks import positive_integer
 
 ANNEAL_STRATEGIES = ("cos", "linear")
+
+
+def one_cycle(step, total_steps, start, peak, end, pct_start=0.3, anneal_strategy="cos", three_phase=False):
+    """The 1cycle value at ``step`` (0 to total_steps - 1): from start up to peak over the first pct_start of
+    the steps, then down to end. With three_phase it comes back to start first, and then goes on to end.
+
+    OneCycleLR gives each group's lr (start = max_lr / div_factor, peak = max_lr, end = start /
+    final_div_factor) and its momentum, which moves the other way (from max_momentum down to base_momentum
+    and back). The phase boundaries are PyTorch's: the peak is reached at step pct_start * total_steps - 1.
+    """
+    peak_step, last_step = pct_start * total_steps - 1, total_steps - 1
+    if step <= peak_step:
+        return anneal(start, peak, step / peak_step, anneal_strategy)
+    if not three_phase:
+        return anneal(peak, end, (step - peak_step) / (last_step - peak_step), anneal_strategy)
+    if step <= 2 * peak_step:
+        return anneal(peak, start, (step - peak_step) / peak_step, anneal_strategy)
+    return anneal(start, end, (step - 2 * peak_step) / (last_step - 2 * peak_step), anneal_strategy)
+
+
+def anneal(start, end, progress, strategy):
+    """From start (progress 0) to end (progress 1): along half a cosine ("cos"), or along a line ("linear")."""
+    if strategy == "cos":
+        return end + (start - end) / 2.0 * (math.cos(math.pi * progress) + 1)
+    return (end - start) * progress + start
 
 
 class LRScheduler:
@@ -46,16 +75,14 @@ class LRScheduler:
 
 
 class OneCycleLR(LRScheduler):
-    """The 1cycle policy (Smith and Topin), with PyTorch's exact semantics, stepped once per batch.
+    """The 1cycle policy (Smith and Topin), with PyTorch's exact semantics, stepped once per batch:
+    the lr of step t is :func:`one_cycle` of t.
 
     The lr rises from initial_lr = max_lr / div_factor to max_lr over the first
     pct_start of total_steps, then falls to min_lr = initial_lr / final_div_factor.
     With three_phase it first falls back to initial_lr (as long as it rose), then to
     min_lr. With cycle_momentum the momentum moves the other way, between
     max_momentum and base_momentum; for Adam-like groups it is beta1 ('betas'[0]).
-
-    Between phase ends, at progress pct in [0, 1] from value a to value b:
-    cos: b + (a - b) / 2 * (1 + cos(pi pct));  linear: a + (b - a) pct.
     total_steps, or epochs and steps_per_epoch (total_steps = their product), give
     the length; stepping more than total_steps times raises ValueError.
     max_lr, base_momentum and max_momentum may be one value or a list, one per group.
@@ -69,8 +96,7 @@ class OneCycleLR(LRScheduler):
             raise ValueError(f"pct_start must be a number in [0, 1], got {pct_start!r}")
         if anneal_strategy not in ANNEAL_STRATEGIES:
             raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
-        self.anneal_strategy = anneal_strategy
-        self.phases = _phases(pct_start * self.total_steps, self.total_steps, three_phase)
+        self.cycle = {"pct_start": pct_start, "anneal_strategy": anneal_strategy, "three_phase": three_phase}
         groups = optimizer.param_groups
         for group, peak in zip(groups, _per_group(max_lr, "max_lr", groups)):
             group["initial_lr"] = peak / div_factor
@@ -86,31 +112,24 @@ class OneCycleLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self):
-        phase, progress = self._position()
-        return [self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], progress) for group in self.optimizer.param_groups]
+        step = self._checked_step()
+        return [one_cycle(step, self.total_steps, group["initial_lr"], group["max_lr"], group["min_lr"], **self.cycle)
+                for group in self.optimizer.param_groups]
 
     def step(self):
         super().step()
         if self.cycle_momentum:
-            phase, progress = self._position()
             for group in self.optimizer.param_groups:
-                _set_momentum(group, self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], progress))
+                momentum = one_cycle(self.last_epoch, self.total_steps, group["max_momentum"], group["base_momentum"],
+                                     group["max_momentum"], **self.cycle)
+                _set_momentum(group, momentum)
 
-    def _position(self):
-        """The phase that step ``last_epoch`` falls in, and the progress through it (0 to 1)."""
-        step = self.last_epoch
-        if step > self.total_steps:
-            raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
-        start = 0.0
-        for phase in self.phases:
-            if step <= phase["end_step"] or phase is self.phases[-1]:
-                return phase, (step - start) / (phase["end_step"] - start)
-            start = phase["end_step"]
-
-    def _anneal(self, start, end, progress):
-        if self.anneal_strategy == "cos":
-            return end + (start - end) / 2.0 * (math.cos(math.pi * progress) + 1)
-        return (end - start) * progress + start
+    def _checked_step(self):
+        """The step number, once checked against total_steps (with PyTorch's message)."""
+        step, total = self.last_epoch, self.total_steps
+        if step > total:
+            raise ValueError(f"Tried to step {step} times. The specified number of total steps is {total}")
+        return step
 
 
 def _total_steps(total_steps, epochs, steps_per_epoch):
@@ -127,24 +146,6 @@ def _per_group(value, name, groups):
             raise ValueError(f"{name} has {len(value)} values but the optimizer has {len(groups)} parameter groups")
         return list(value)
     return [value] * len(groups)
-
-
-def _phases(peak_step, total_steps, three_phase):
-    """Where each phase ends (a step index) and which group entries it moves between.
-
-    The lr reaches its peak at step peak_step - 1, and the last phase ends at
-    total_steps - 1; momentum moves opposite to the lr.
-    """
-    rise = {"end_step": peak_step - 1, "start_lr": "initial_lr", "end_lr": "max_lr",
-            "start_momentum": "max_momentum", "end_momentum": "base_momentum"}
-    if not three_phase:
-        return [rise, {"end_step": total_steps - 1, "start_lr": "max_lr", "end_lr": "min_lr",
-                       "start_momentum": "base_momentum", "end_momentum": "max_momentum"}]
-    return [rise,
-            {"end_step": 2 * peak_step - 2, "start_lr": "max_lr", "end_lr": "initial_lr",
-             "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
-            {"end_step": total_steps - 1, "start_lr": "initial_lr", "end_lr": "min_lr",
-             "start_momentum": "max_momentum", "end_momentum": "max_momentum"}]
 
 
 def _set_momentum(group, momentum):

@@ -1,14 +1,123 @@
-"""softmax and log_softmax: values from the definition, gradients, and stability for logits around +-1e3."""
+"""The activations: relu, leaky_relu, sigmoid, tanh and gelu against their definitions one number at a time,
+gradients, the chosen subgradients at kinks, gelu's fast backward against autograd through gelu_simple; softmax
+and log_softmax from the definition, with stability for logits around +-1e3."""
 import math
+import warnings
 
 import numpy
 import pytest
 
 import minigrad.functional as F
-from minigrad import Tensor, gradcheck
-from helpers import leaf
+from minigrad import Tensor, gradcheck, nn
+from helpers import assert_same_outputs_and_gradients, check_elementwise, leaf
 
 RNG = numpy.random.default_rng(4)
+
+
+def away_from_zero(*shape):
+    """|x| in [0.1, 2]: finite differences with eps = 1e-6 never cross a kink at 0."""
+    return RNG.uniform(0.1, 2.0, shape) * RNG.choice([-1.0, 1.0], shape)
+
+
+def gelu_of_a_number(v):
+    return 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3)))
+
+
+# op, its reference on one number, and inputs away from its kinks
+ELEMENTWISE = {
+    "relu": (F.relu, lambda v: max(v, 0.0), lambda: away_from_zero(2, 3)),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda v: v if v > 0 else 0.2 * v, lambda: away_from_zero(2, 3)),
+    "sigmoid": (F.sigmoid, lambda v: 1 / (1 + math.exp(-v)), lambda: 3 * RNG.standard_normal((2, 3))),
+    "tanh": (F.tanh, math.tanh, lambda: RNG.standard_normal((2, 3))),
+    "gelu": (F.gelu, gelu_of_a_number, lambda: 3 * RNG.standard_normal((2, 3))),
+    "gelu_simple": (F.gelu_simple, gelu_of_a_number, lambda: 3 * RNG.standard_normal((2, 3))),
+}
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_values_and_gradients(name, device):
+    op, reference, make_input = ELEMENTWISE[name]
+    check_elementwise(op, reference, make_input(), device)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_activations_keep_float32(name):
+    op, _, make_input = ELEMENTWISE[name]
+    assert op(Tensor(make_input(), dtype="float32")).dtype == numpy.float32
+
+
+def test_relu_keeps_a_batch_last_layout():
+    """On a transposed view (a batch-last activation) relu's output and gradient keep that layout."""
+    stored = away_from_zero(3, 4, 5, 6)  # (C, H, W, N) in memory
+    x = leaf(stored).transpose(3, 0, 1, 2)
+    output = F.relu(x)
+    output.backward(numpy.ones(output.shape))
+    numpy.testing.assert_array_equal(output.data, numpy.maximum(stored, 0).transpose(3, 0, 1, 2))
+    assert output.data.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
+def test_relu_subgradient_at_zero_is_zero():
+    x = leaf([-1.0, 0.0, 2.0])
+    F.relu(x).sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [0.0, 0.0, 1.0])
+
+
+def test_relu_of_infinities():
+    numpy.testing.assert_array_equal(F.relu(Tensor([-numpy.inf, numpy.inf])).numpy(), [0.0, numpy.inf])
+
+
+def test_sigmoid_is_finite_and_precise_at_extremes():
+    values = numpy.array([-1000.0, -30.0, 30.0, 1000.0])
+    x = leaf(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        output = F.sigmoid(x)
+        output.sum().backward()
+    expected = [0.0, 1 / (1 + math.exp(30)), 1 / (1 + math.exp(-30)), 1.0]
+    numpy.testing.assert_allclose(output.numpy(), expected, rtol=1e-14)
+    assert numpy.all(numpy.isfinite(x.grad))
+    numpy.testing.assert_allclose(x.grad[1], math.exp(-30) / (1 + math.exp(-30)) ** 2, rtol=1e-12)
+
+
+def test_leaky_relu_layer_and_default_slope():
+    x = Tensor([-2.0, 0.0, 3.0])
+    numpy.testing.assert_allclose(nn.LeakyReLU()(x).numpy(), [-0.02, 0.0, 3.0], rtol=1e-6)
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+
+
+def test_leaky_relu_checks_its_slope():
+    with pytest.raises(TypeError, match="leaky_relu: negative_slope must be a real number, got '0.2'"):
+        F.leaky_relu(Tensor([1.0]), "0.2")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7,), (3, 1, 5), (2, 3, 4, 5)])
+def test_fast_gelu_equals_gelu_simple(shape, dtype, device):
+    """gelu's hand-written backward against autograd through the formula, on values and gradients."""
+    rng = numpy.random.default_rng(0)
+    x, upstream = 3 * rng.standard_normal(shape), rng.standard_normal(shape)
+    assert_same_outputs_and_gradients(F.gelu, F.gelu_simple, [x], upstream, device, dtype)
+
+
+def test_gelu_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = leaf(3 * RNG.standard_normal((4, 5)))
+    upstream = RNG.standard_normal((4, 5))
+    F.gelu(x).backward(upstream)
+    reference = torch.tensor(x.data, requires_grad=True)
+    expected = torch.nn.functional.gelu(reference, approximate="tanh")
+    expected.backward(torch.tensor(upstream))
+    numpy.testing.assert_allclose(F.gelu(x).numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-15)
+    numpy.testing.assert_allclose(x.grad, reference.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_gelu_layer():
+    x = Tensor(RNG.standard_normal((2, 3)), dtype="float32")
+    numpy.testing.assert_array_equal(nn.GELU()(x).numpy(), F.gelu(x).numpy())
+    assert repr(nn.GELU()) == "GELU()" and not list(nn.GELU().parameters())
+
+
+# softmax and log_softmax along an axis
 OPS = {"softmax": F.softmax, "log_softmax": F.log_softmax}
 
 

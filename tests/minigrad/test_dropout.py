@@ -7,7 +7,7 @@ import minigrad
 from minigrad import Tensor, backend, gradcheck
 from helpers import assert_same_outputs_and_gradients
 from minigrad.functional import dropout, dropout_simple
-from minigrad.functional.dropout import Dropout, DropoutSimple
+from minigrad.functional.dropout import Dropout
 
 
 class RecordingGenerator:
@@ -159,15 +159,26 @@ def test_dropout_simple_identity_and_p_one():
     assert not output.data.any() and not x.grad.any()
 
 
+class FixedDraws:
+    """A generator whose ``random`` returns the given uniform draws: dropout_simple's mask, chosen by the test."""
+
+    def __init__(self, uniforms):
+        self.uniforms = uniforms
+
+    def random(self, shape):
+        assert tuple(shape) == self.uniforms.shape
+        return self.uniforms
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(1, 3, 5, 7), (6, 11)])
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_fast_dropout_equals_dropout_simple_given_the_same_mask(p, shape, dtype, device):
     rng = numpy.random.default_rng(0)
-    x, keep, upstream = rng.standard_normal(shape), rng.random(shape) >= p, rng.standard_normal(shape)
-    keep_on_device = Tensor(keep, device=device).data
+    x, uniforms, upstream = rng.standard_normal(shape), rng.random(shape), rng.standard_normal(shape)
+    uniforms_on_device = Tensor(uniforms, device=device).data
     assert_same_outputs_and_gradients(
-        lambda x: Dropout()(x, (keep_on_device * (1 / (1 - p))).astype(dtype)),
-        lambda x: DropoutSimple(p)(x, keep_on_device),
+        lambda x: Dropout()(x, ((uniforms_on_device >= p) * (1 / (1 - p))).astype(dtype)),
+        lambda x: dropout_simple(x, p, generator=FixedDraws(uniforms_on_device)),
         [x], upstream, device, dtype,
     )

@@ -1,4 +1,4 @@
-"""OneCycleLR against its closed-form values and, when installed, torch's OneCycleLR at every step."""
+"""one_cycle and OneCycleLR against their closed-form values and, when installed, torch's OneCycleLR at every step."""
 import math
 
 import numpy
@@ -6,7 +6,7 @@ import pytest
 
 from minigrad import Tensor
 from minigrad.optim import SGD, Adam, Optimizer
-from minigrad.optim.lr_scheduler import LRScheduler, OneCycleLR
+from minigrad.optim.lr_scheduler import LRScheduler, OneCycleLR, one_cycle
 
 
 def make_params(count=1):
@@ -29,6 +29,22 @@ def test_base_scheduler_takes_step_zero_at_construction():
     scheduler.step()
     scheduler.step()
     assert scheduler.last_epoch == 2 and scheduler.get_last_lr() == [0.2] and optimizer.param_groups[0]["lr"] == 0.2
+
+
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_one_cycle_is_a_function_of_the_step_through_its_corners(three_phase):
+    """100 steps, peak at step 19 (pct_start 0.2): up from 1 to 10 and down to 0.5, linear, so every corner
+    and every midpoint has a closed form. With three_phase: back to 1 at step 38, then down to 0.5."""
+    def value(step):
+        return one_cycle(step, 100, 1.0, 10.0, 0.5, pct_start=0.2, anneal_strategy="linear", three_phase=three_phase)
+
+    assert (value(0), value(19), value(99)) == pytest.approx((1.0, 10.0, 0.5), rel=1e-12)
+    assert value(9.5) == pytest.approx(5.5, rel=1e-12)
+    if three_phase:
+        assert (value(38), value(28.5), value(68.5)) == pytest.approx((1.0, 5.5, 0.75), rel=1e-12)
+    else:
+        assert value(59) == pytest.approx(5.25, rel=1e-12)
+    assert one_cycle(19 + 40, 100, 1.0, 10.0, 0.5, pct_start=0.2) == pytest.approx(5.25, rel=1e-12)  # cos, halfway
 
 
 def test_one_cycle_start_peak_and_end_values_are_the_closed_forms():

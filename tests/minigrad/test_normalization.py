@@ -1,11 +1,12 @@
-"""batch_norm: forward against the formula, running statistics against the recurrence, gradients
-through the batch statistics against finite differences and PyTorch."""
+"""batch_norm and layer_norm: forward against the formula, running statistics against the recurrence, gradients
+through the statistics against finite differences and PyTorch, and each fast backward against autograd through
+its plain composition."""
 import numpy
 import pytest
 
-from minigrad import Tensor, backend, gradcheck
+from minigrad import Tensor, backend, gradcheck, nn
 from helpers import assert_same_outputs_and_gradients
-from minigrad.functional import batch_norm, batch_norm_simple
+from minigrad.functional import batch_norm, batch_norm_simple, layer_norm, layer_norm_simple
 from minigrad.layout import batch_first, batch_last
 
 SHAPES = [(4, 3, 2, 3), (5, 3)]
@@ -253,3 +254,90 @@ def test_fast_batch_norm_equals_batch_norm_simple(shape, training, affine, dtype
     assert_same_outputs_and_gradients(tier(batch_norm), tier(batch_norm_simple), [x, weight, bias], upstream, device, dtype)
     for fast, plain in zip(buffers_of[batch_norm], buffers_of[batch_norm_simple]):  # the running statistics
         numpy.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+# layer_norm: each sample over its last axes; (x shape, normalized_shape): odd sizes, an int and a tuple
+LAYER_CASES = [((5, 7), 7), ((2, 3, 4, 5), (4, 5)), ((1, 3), (3,)), ((3, 1, 6), (1, 6))]
+
+
+def reference_layer_norm(x, normalized_shape, weight, bias, eps=1e-5):
+    """One sample at a time, the definition: (sample - its mean) / sqrt(its variance + eps) * weight + bias."""
+    trailing = numpy.atleast_1d(normalized_shape)
+    samples = x.reshape((-1,) + tuple(trailing))
+    output = [(sample - sample.mean()) / numpy.sqrt(sample.var() + eps) * weight + bias for sample in samples]
+    return numpy.array(output).reshape(x.shape)
+
+
+def layer_inputs(x_shape, normalized_shape, affine, seed=0):
+    rng = numpy.random.default_rng(seed)
+    trailing = tuple(numpy.atleast_1d(normalized_shape))
+    x = rng.standard_normal(x_shape) * 2 + 0.5
+    return (x, rng.standard_normal(trailing), rng.standard_normal(trailing)) if affine else (x, None, None)
+
+
+@pytest.mark.parametrize("x_shape, normalized_shape", LAYER_CASES)
+@pytest.mark.parametrize("function", [layer_norm, layer_norm_simple])
+def test_layer_norm_matches_the_definition_and_gradcheck(function, x_shape, normalized_shape, device):
+    x, weight, bias = layer_inputs(x_shape, normalized_shape, affine=True)
+    tensors = [Tensor(array, requires_grad=True, device=device) for array in (x, weight, bias)]
+    output = function(*tensors[:1], normalized_shape, *tensors[1:])
+    numpy.testing.assert_allclose(output.numpy(), reference_layer_norm(x, normalized_shape, weight, bias), rtol=1e-10, atol=1e-12)
+    assert gradcheck(lambda x, weight, bias: function(x, normalized_shape, weight, bias), tensors)
+    assert gradcheck(lambda x: function(x, normalized_shape), tensors[:1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("x_shape, normalized_shape", LAYER_CASES)
+def test_fast_layer_norm_equals_layer_norm_simple(x_shape, normalized_shape, affine, dtype, device):
+    """layer_norm's hand-written backward against autograd through the formulas, on values and gradients."""
+    arrays = layer_inputs(x_shape, normalized_shape, affine)
+    upstream = numpy.random.default_rng(1).standard_normal(x_shape)
+    assert_same_outputs_and_gradients(lambda x, *parameters: layer_norm(x, normalized_shape, *parameters),
+                                      lambda x, *parameters: layer_norm_simple(x, normalized_shape, *parameters),
+                                      arrays, upstream, device, dtype)
+
+
+def test_layer_norm_matches_torch():
+    torch = pytest.importorskip("torch")
+    arrays = layer_inputs((2, 3, 4, 5), (4, 5), affine=True)
+    tensors = [Tensor(array, requires_grad=True) for array in arrays]
+    output = layer_norm(tensors[0], (4, 5), *tensors[1:], eps=1e-3)
+    upstream = numpy.random.default_rng(2).standard_normal(output.shape)
+    output.backward(upstream)
+    reference = [torch.tensor(array, requires_grad=True) for array in arrays]
+    expected = torch.nn.functional.layer_norm(reference[0], (4, 5), *reference[1:], eps=1e-3)
+    expected.backward(torch.tensor(upstream))
+    numpy.testing.assert_allclose(output.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for tensor, torch_tensor in zip(tensors, reference):
+        numpy.testing.assert_allclose(tensor.grad, torch_tensor.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, normalized_shape, weight_shape, bias_shape, message", [
+    ((2, 3), 4, None, None, r"x of shape \(2, 3\) does not end in normalized_shape \(4,\)"),
+    ((3,), (1, 3), None, None, r"x of shape \(3,\) does not end in normalized_shape \(1, 3\)"),
+    ((2, 3), (), None, None, "normalized_shape must be a positive int or a non-empty sequence of them"),
+    ((2, 3), 3, (2,), (3,), r"weight must have the shape normalized_shape = \(3,\), got \(2,\)"),
+    ((2, 3), 3, (3,), None, "give both weight and bias, or neither"),
+])
+def test_layer_norm_checks_its_arguments(x_shape, normalized_shape, weight_shape, bias_shape, message):
+    weight, bias = (None if shape is None else Tensor(numpy.ones(shape)) for shape in (weight_shape, bias_shape))
+    for function in (layer_norm, layer_norm_simple):
+        with pytest.raises(ValueError, match=f"{function.__name__}: {message}"):
+            function(Tensor(numpy.zeros(x_shape)), normalized_shape, weight, bias)
+
+
+def test_layer_norm_layer_starts_as_the_identity_affine_map_and_trains_its_parameters():
+    layer = nn.LayerNorm((4, 5))
+    assert repr(layer) == "LayerNorm((4, 5), eps=1e-05, elementwise_affine=True)"
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+    numpy.testing.assert_array_equal(layer.weight.data, numpy.ones((4, 5), dtype=numpy.float32))
+    numpy.testing.assert_array_equal(layer.bias.data, numpy.zeros((4, 5), dtype=numpy.float32))
+    x = Tensor(numpy.random.default_rng(3).standard_normal((2, 3, 4, 5)).astype(numpy.float32))
+    output = layer(x)
+    output.sum().backward()
+    assert output.dtype == layer.weight.grad.dtype == numpy.float32 and layer.bias.grad.shape == (4, 5)
+    numpy.testing.assert_allclose(output.numpy(), layer_norm(x, (4, 5)).numpy(), rtol=1e-6)
+    plain = nn.LayerNorm(6, elementwise_affine=False)
+    assert not list(plain.parameters()) and plain.normalized_shape == (6,)
+

@@ -7,6 +7,7 @@ import pytest
 import minigrad.functional as F
 from minigrad import Tensor, backend
 from minigrad.optim import SGD, Adam, AdamW, lr_scheduler
+from minigrad.optim.adam import adam_step_simple
 
 
 def make_param(values, dtype="float64", device="cpu"):
@@ -79,6 +80,24 @@ def test_adam_matches_the_formula(options):
     options = {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8, **options}
     expected = reference_adam(START, gradients, **options)
     numpy.testing.assert_allclose(run_with_gradients(Adam, START, gradients, **options), expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scale", [1.0, 1e-7])
+def test_adam_equals_adam_step_simple(dtype, scale, device):
+    """Adam's in-place update (one fused kernel on a GPU) follows the paper's five lines, step by step."""
+    param, plain = make_param(START, dtype, device), make_param(START, dtype, device).data
+    optimizer = Adam([param], lr=0.05, betas=(0.8, 0.99))
+    exp_avg, exp_avg_sq = plain * 0, plain * 0
+    tolerance = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-14)}[dtype]
+    for step, gradient in enumerate(fixed_gradients(10, 4, scale=scale), start=1):
+        param.grad = Tensor(gradient, dtype=dtype, device=device).data
+        optimizer.step()
+        adam_step_simple(plain, param.grad, exp_avg, exp_avg_sq, step, lr=0.05, beta1=0.8, beta2=0.99, eps=1e-8)
+        numpy.testing.assert_allclose(param.numpy(), backend.to_device(plain, "cpu"), **tolerance)
+    state = optimizer.state[param]
+    numpy.testing.assert_allclose(backend.to_device(state["exp_avg_sq"], "cpu"), backend.to_device(exp_avg_sq, "cpu"),
+                                  **tolerance)
 
 
 def test_adam_adds_eps_to_the_bias_corrected_root_for_tiny_gradients():

@@ -226,14 +226,66 @@ def test_tensor_to_gpu_and_back():
     numpy.testing.assert_allclose(grad_on_cpu(y), [3.0, 3.0])
 
 
-def test_needs_input_grad_lets_a_backward_skip_constant_inputs():
-    a, b = Tensor(numpy.ones((2, 3)), requires_grad=True), Tensor(numpy.full((2, 3), 2.0))
-    for function in (F.mul, F.div, F.matmul):
-        right = b if function is not F.matmul else b.T
-        output = function(a, right)
-        assert output.grad_fn.needs_input_grad == (True, False)
-        grads = output.grad_fn.backward(numpy.ones(output.shape))
-        assert grads[0] is not None and grads[1] is None, function.__name__
+class CountingArray(numpy.ndarray):
+    """An upstream gradient that counts the NumPy operations (ufuncs such as arithmetic, sums and matrix
+    products, and functions such as where) done on it and on every array computed from it: a backward's work."""
+
+    operations = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if "out" in kwargs:
+            kwargs["out"] = tuple(map(_plain, kwargs["out"]))
+        return _counted(getattr(ufunc, method)(*map(_plain, inputs), **kwargs))
+
+    def __array_function__(self, function, types, args, kwargs):
+        return _counted(function(*map(_plain, args), **kwargs))
+
+
+def _plain(value):
+    return numpy.asarray(value) if isinstance(value, CountingArray) else value
+
+
+def _counted(result):
+    CountingArray.operations += 1
+    return result.view(CountingArray) if isinstance(result, numpy.ndarray) else result
+
+
+def backward_work(op, shapes, constant=None):
+    """(the gradient op's backward returns for input ``constant``, the NumPy operations the backward took)
+    under a random upstream gradient, with every input but that one requiring grad."""
+    rng = numpy.random.default_rng(0)
+    inputs = [Tensor(rng.standard_normal(shape) + 2.0, requires_grad=index != constant) for index, shape in enumerate(shapes)]
+    output = op(*inputs)
+    CountingArray.operations = 0
+    grads = output.grad_fn.backward(rng.standard_normal(output.shape).view(CountingArray))
+    positions = [id(tensor) for tensor in output.grad_fn.inputs]
+    grad = None if constant is None else grads[positions.index(id(inputs[constant]))]
+    return grad, CountingArray.operations
+
+
+# Every Function that can skip work for an input that needs no gradient: op, input shapes (each input
+# broadcast, so that even an addition's gradient takes work).
+SKIPPING = {
+    "add": (F.add, [(2, 1), (3,)]),
+    "sub": (F.sub, [(2, 1), (3,)]),
+    "mul": (F.mul, [(2, 1), (3,)]),
+    "div": (F.div, [(2, 1), (3,)]),
+    "matmul": (F.matmul, [(2, 3), (3, 4)]),
+    "where": (lambda a, b: F.where(numpy.array([[True, False, True]] * 2), a, b), [(2, 1), (3,)]),
+    "linear": (F.linear, [(4, 3), (2, 3), (2,)]),
+    "conv2d": (lambda x, weight, bias: F.conv2d(x, weight, bias, padding=1), [(2, 3, 4, 4), (5, 3, 3, 3), (5,)]),
+    "layer_norm": (lambda x, weight, bias: F.layer_norm(x, 5, weight, bias), [(4, 5), (5,), (5,)]),
+}
+
+
+@pytest.mark.parametrize("name", SKIPPING)
+def test_needs_input_grad_skips_the_work_of_an_unwanted_gradient(name):
+    op, shapes = SKIPPING[name]
+    _, all_work = backward_work(op, shapes)
+    for constant in range(len(shapes)):
+        grad, work = backward_work(op, shapes, constant)
+        assert grad is None, f"{name}: a gradient for input {constant}, which needs none"
+        assert work < all_work, f"{name}: {work} operations without input {constant}'s gradient, {all_work} with it"
 
 
 def test_every_array_a_backward_needs_is_freed_after_the_walk():
