@@ -126,7 +126,7 @@ def figure(tensor, params=None):
 
     Each node sits one row below the lowest of the nodes it comes from; a row's nodes are spread evenly.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot, so that a notebook's inline backend is set up to show the result
 
     nodes = graph_nodes(tensor, params)
     row = {}
@@ -137,6 +137,7 @@ def figure(tensor, params=None):
     where = {node.name: ((column + 0.5) * width / len(nodes_in_row), -depth)
              for depth, nodes_in_row in enumerate(rows) for column, node in enumerate(nodes_in_row)}
     drawing, axes = plt.subplots(figsize=(max(4, 2.4 * width), max(2, 1.1 * len(rows))))
+    plt.close(drawing)  # returned, not left open: a notebook shows the returned figure once
     for node in nodes:
         for source in node.sources:
             axes.annotate("", where[node.name], where[source], arrowprops=dict(arrowstyle="->", shrinkA=14, shrinkB=14))

@@ -19,11 +19,10 @@ from minigrad.backend import get_array_module
 from minigrad.checks import positive_integer
 from ultimus.metrics import check_same_length, class_indices, confusion_matrix, to_host
 
-import matplotlib
-
-matplotlib.use("Agg")  # render straight to files: no display needed, identical on a server and a laptop
-import matplotlib.pyplot as plt  # noqa: E402  (pyplot must be imported after the backend is chosen)
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+# No backend is forced: PNGs are drawn by Agg whatever the backend, a machine without a display
+# falls back to Agg by itself, and a notebook keeps its inline backend to show the figure_* results.
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 SAMPLE_GRID_TITLE = "Training samples after augmentation"
 MISCLASSIFIED_TITLE = "Misclassified images"

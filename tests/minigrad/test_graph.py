@@ -127,6 +127,7 @@ def test_the_matplotlib_drawing_shows_the_dot_graph_with_every_node_below_its_so
     import matplotlib.pyplot as plt
     from matplotlib.text import Annotation
 
+    open_before = plt.get_fignums()
     x = Tensor(numpy.ones((2, 3)), dtype="float64")
     w = leaf(numpy.ones((3, 4)))
     y = F.relu(x @ w).sum()
@@ -139,4 +140,4 @@ def test_the_matplotlib_drawing_shows_the_dot_graph_with_every_node_below_its_so
     arrows = {(arrow.xyann, arrow.xy) for arrow in texts if isinstance(arrow, Annotation)}
     assert arrows == {(where[source], where[target]) for source, target in edges}
     assert all(where[target][1] < where[source][1] for source, target in edges)
-    plt.close(drawing)
+    assert plt.get_fignums() == open_before  # nothing left open for a notebook to show twice
