@@ -23,7 +23,6 @@ def quick_notebook_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ULTIMUS_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("ULTIMUS_DATA", str(make_tiny_cifar(tmp_path / "images")))
     monkeypatch.setenv("ULTIMUS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     return tmp_path
 
 
