@@ -1,5 +1,6 @@
 """Helpers shared by the test files (on the path through ``pythonpath = tests`` in setup.cfg)."""
 import numpy
+from PIL import Image
 
 import minigrad
 from minigrad import Tensor, gradcheck
@@ -47,3 +48,19 @@ def tiny_model(seed=0):
 
     minigrad.manual_seed(seed)
     return UltimusNet(num_classes=3, blocks=2, channels=(3, 4, 8), image_size=8)
+
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def make_tiny_cifar(root, train_per_class=4, test_per_class=2, seed=0):
+    """root/train/<class>/*.png and root/test/<class>/*.png: random images, tinted by class so
+    that there is something to learn. Returns ``root``."""
+    generator = numpy.random.default_rng(seed)
+    for split, count in (("train", train_per_class), ("test", test_per_class)):
+        for label, name in enumerate(CLASSES):
+            (root / split / name).mkdir(parents=True)
+            for index in range(count):
+                pixels = generator.integers(0, 128, size=(32, 32, 3)) + 12 * label
+                Image.fromarray(pixels.astype(numpy.uint8)).save(root / split / name / f"{index}.png")
+    return root

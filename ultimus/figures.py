@@ -2,8 +2,8 @@
 
 Each ``figure_*`` function builds a matplotlib figure and returns it, still open, for inspection
 or a notebook (close it with ``plt.close(figure)``). The matching ``save_*`` function writes that
-figure to a PNG with :func:`save_figure`, which always closes it, so a run that saves figures
-every epoch never accumulates open figures.
+figure to a PNG with :func:`save_figure`, which always closes it in pyplot, so a run that saves
+figures every epoch never accumulates open figures, and returns it, so a notebook can show it.
 
 Images come in one of two forms, told apart by an explicit argument: uint8 pixels (N, H, W, 3)
 when ``mean`` and ``std`` are None, else the network's normalized inputs (N, 3, H, W) floats,
@@ -19,11 +19,10 @@ from minigrad.backend import get_array_module
 from minigrad.checks import positive_integer
 from ultimus.metrics import check_same_length, class_indices, confusion_matrix, to_host
 
-import matplotlib
-
-matplotlib.use("Agg")  # render straight to files: no display needed, identical on a server and a laptop
-import matplotlib.pyplot as plt  # noqa: E402  (pyplot must be imported after the backend is chosen)
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+# No backend is forced: PNGs are drawn by Agg whatever the backend, a machine without a display
+# falls back to Agg by itself, and a notebook keeps its inline backend to show the figure_* results.
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 SAMPLE_GRID_TITLE = "Training samples after augmentation"
 MISCLASSIFIED_TITLE = "Misclassified images"
@@ -68,16 +67,17 @@ def displayable(images, mean=None, std=None):
 
 
 def save_figure(figure, path, dpi=120):
-    """Write ``figure`` to ``path`` as a PNG, atomically, close the figure and return ``path``.
+    """Write ``figure`` to ``path`` as a PNG, atomically, close it in pyplot and return it.
 
     Missing parent folders are created; a failure leaves no partial file and ``path`` as it was.
+    The closed figure still draws: a notebook cell that ends with a ``save_*`` call shows it.
     """
     try:
         with atomic_write(path) as file:
             figure.savefig(file, format="png", dpi=dpi)
     finally:
         plt.close(figure)
-    return path
+    return figure
 
 
 def _figure_of_images(pictures, titles, columns, title):

@@ -12,7 +12,7 @@ import pathlib
 import posixpath
 import tarfile
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
 
 from ultimus.cifar10 import IMAGE_SUFFIXES, OFFICIAL_FILES, WHERE_TO_POINT
 from ultimus.image_folder import image_root, read_image_folder

@@ -16,7 +16,7 @@ import os
 import time
 
 import numpy
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
 
 from minigrad import Tensor, backend, no_grad
 from minigrad.atomic import atomic_write
@@ -30,6 +30,7 @@ from ultimus.config import check_data_fits
 from ultimus.datasets import prepare_data
 from ultimus.gradient_flow import GradientFlow, merge_records
 from ultimus.history import EpochRecord, History, write_history
+from ultimus.interrupts import end_of_step, interrupts_between_steps
 from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader, seed_dropout
 from ultimus.model import UltimusNet
 from ultimus.run_directory import RunDirectory
@@ -70,7 +71,7 @@ def train(config):
     check_data_fits(config, len(data.train_labels))
     # A diverging loss is reported by the loop itself; NumPy's overflow warnings would only repeat it.
     with RunDirectory(config.out, overwrite=config.overwrite and checkpoint is None), \
-            numpy.errstate(over="ignore", invalid="ignore"):
+            numpy.errstate(over="ignore", invalid="ignore"), interrupts_between_steps():
         run = prepare_run(data, mean, std, config, device, checkpoint)
         predictions = train_epochs(run, data, mean, std, config, device)
         save_attention_figure(run, data, config)
@@ -215,6 +216,7 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
         total_loss = total_loss + loss.data * len(labels)
         correct = correct + (predicted == labels).sum()
         seen += len(labels)
+        end_of_step()  # where a Ctrl-C held during the step stops the run
         if step == len(loader) - 1 or (progress and step % 10 == 0):  # the only read-backs from the device
             loss_sum = float(total_loss)
             if training:

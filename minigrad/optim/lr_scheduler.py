@@ -55,6 +55,12 @@ class LRScheduler:
     def get_lr(self):
         raise NotImplementedError
 
+    def __repr__(self):
+        total = getattr(self, "total_steps", None)
+        step = f"step {self.last_epoch}" + (f" of {total}" if total is not None else "")
+        lrs = ", ".join(f"{lr:.4g}" for lr in self.get_last_lr())
+        return f"{type(self).__name__}({step}, lr {lrs})"
+
     def step(self):
         """Advance the schedule by one step and write the new lr into every group."""
         self.last_epoch += 1

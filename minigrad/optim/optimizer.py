@@ -57,6 +57,15 @@ class Optimizer:
         self.check_options(group)
         self.param_groups.append(group)
 
+    def __repr__(self):
+        """PyTorch's form: the class, then each group's options (its parameters counted, not printed)."""
+        lines = [f"{type(self).__name__} ("]
+        for index, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {index}")
+            lines.append(f"    params: {len(group['params'])} tensors, {sum(param.size for param in group['params']):,} values")
+            lines.extend(f"    {key}: {group[key]}" for key in sorted(group) if key != "params")
+        return "\n".join(lines + [")"])
+
     def check_options(self, group):
         """Raise ValueError for an option of ``group`` outside its valid range (subclasses extend this)."""
 

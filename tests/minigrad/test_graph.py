@@ -1,4 +1,4 @@
-"""The DOT export draws exactly the recorded graph: its ops, its tensors, their names, and nothing else."""
+"""The DOT export and the matplotlib drawing show exactly the recorded graph: its ops, its tensors, their names, and nothing else."""
 import os
 import re
 import shutil
@@ -8,7 +8,7 @@ import pytest
 
 import minigrad.functional as F
 from minigrad import Tensor, nn, no_grad
-from minigrad.graph import ops_in_forward_order, render, to_dot
+from minigrad.graph import figure, ops_in_forward_order, render, to_dot
 from helpers import leaf
 
 NODE = re.compile(r'^  (\w+) \[label="([^"]*)"')
@@ -121,3 +121,23 @@ def test_render_refuses_an_unknown_suffix_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"graph.jpg' should end in .dot, .svg, .png, .pdf"):
         render("digraph {}", str(tmp_path / "graph.jpg"))
     assert os.listdir(tmp_path) == []
+
+
+def test_the_matplotlib_drawing_shows_the_dot_graph_with_every_node_below_its_sources():
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Annotation
+
+    open_before = plt.get_fignums()
+    x = Tensor(numpy.ones((2, 3)), dtype="float64")
+    w = leaf(numpy.ones((3, 4)))
+    y = F.relu(x @ w).sum()
+    nodes, edges = nodes_and_edges(to_dot(y, params={"w": w}))
+    drawing = figure(y, params={"w": w})
+    texts = drawing.axes[0].texts
+    boxes = [text for text in texts if not isinstance(text, Annotation)]
+    assert [box.get_text() for box in boxes] == [label.replace("\\n", "\n") for label in nodes.values()]
+    where = {name: box.get_position() for name, box in zip(nodes, boxes)}
+    arrows = {(arrow.xyann, arrow.xy) for arrow in texts if isinstance(arrow, Annotation)}
+    assert arrows == {(where[source], where[target]) for source, target in edges}
+    assert all(where[target][1] < where[source][1] for source, target in edges)
+    assert plt.get_fignums() == open_before  # nothing left open for a notebook to show twice

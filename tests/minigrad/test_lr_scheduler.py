@@ -191,3 +191,12 @@ def test_matches_torch_one_cycle_at_every_step(options, use_adam):
     with pytest.raises(ValueError, match=str(torch_error.value)):
         ours.step()
     assert math.isclose(ours.last_epoch, reference.last_epoch)
+
+
+def test_repr_shows_the_step_and_the_lr_it_set():
+    optimizer = SGD([Tensor(numpy.zeros(2), requires_grad=True)], lr=0.1)
+    scheduler = OneCycleLR(optimizer, max_lr=0.01, total_steps=10)
+    assert repr(scheduler) == "OneCycleLR(step 0 of 10, lr 0.0004)"
+    optimizer.step()
+    scheduler.step()
+    assert repr(scheduler) == f"OneCycleLR(step 1 of 10, lr {optimizer.param_groups[0]['lr']:.4g})"

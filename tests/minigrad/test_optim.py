@@ -417,3 +417,16 @@ def test_load_state_dict_moves_state_to_the_gpu():
     cpu_optimizer.step()
     resumed_optimizer.step()
     numpy.testing.assert_allclose(resumed.numpy(), cpu_param.data, rtol=1e-5, atol=1e-7)
+
+
+def test_repr_shows_each_group_s_options_and_counts_its_parameters_without_printing_them():
+    weights = Tensor(numpy.full((3, 4), 7.0), requires_grad=True)
+    bias = Tensor(numpy.zeros(4), requires_grad=True)
+    text = repr(Adam([{"params": [weights]}, {"params": [bias], "lr": 0.5}], lr=0.01))
+    lines = text.splitlines()
+    assert lines[0] == "Adam (" and lines[-1] == ")"
+    assert lines[1:3] == ["Parameter Group 0", "    params: 1 tensors, 12 values"]
+    assert "    lr: 0.01" in lines[:lines.index("Parameter Group 1")]
+    assert lines[lines.index("Parameter Group 1") + 1] == "    params: 1 tensors, 4 values"
+    assert "    lr: 0.5" in lines[lines.index("Parameter Group 1"):]
+    assert "7." not in text  # no parameter values

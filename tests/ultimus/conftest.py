@@ -1,24 +1,8 @@
-"""A tiny CIFAR-10 of 10 classes built on disk, so that whole training runs fit in a unit test."""
-import numpy
+"""Fixtures of the application tests: a tiny CIFAR-10 built on disk (whole training runs fit in a unit test), no figure left open."""
 import pytest
-from PIL import Image
 
+from helpers import make_tiny_cifar
 from ultimus.figures import plt
-
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def make_tiny_cifar(root, train_per_class=4, test_per_class=2, seed=0):
-    """root/train/<class>/*.png and root/test/<class>/*.png: random images, tinted by class so
-    that there is something to learn. Returns ``root``."""
-    generator = numpy.random.default_rng(seed)
-    for split, count in (("train", train_per_class), ("test", test_per_class)):
-        for label, name in enumerate(CLASSES):
-            (root / split / name).mkdir(parents=True)
-            for index in range(count):
-                pixels = generator.integers(0, 128, size=(32, 32, 3)) + 12 * label
-                Image.fromarray(pixels.astype(numpy.uint8)).save(root / split / name / f"{index}.png")
-    return root
 
 
 @pytest.fixture(scope="session")

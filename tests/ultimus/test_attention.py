@@ -81,8 +81,8 @@ def summary_of(model, count=4):
 
 def test_the_figure_is_written_as_a_png(tmp_path):
     pictures = numpy.random.default_rng(0).integers(0, 256, (3, 8, 8, 3)).astype(numpy.uint8)
-    path = save_attention(summary_of(tiny_model()), pictures, CLASSES, tmp_path / "attention.png")
-    with Image.open(path) as image:
+    save_attention(summary_of(tiny_model()), pictures, CLASSES, tmp_path / "attention.png")
+    with Image.open(tmp_path / "attention.png") as image:
         assert image.format == "PNG" and image.size[0] > image.size[1]
 
 

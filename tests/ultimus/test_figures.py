@@ -1,5 +1,7 @@
 """Tests of ultimus.figures and ultimus.metrics: the numbers behind the figures, the figures' contents, and safe saving;
 and the evaluation figures a run draws (ultimus.run_outputs)."""
+import io
+
 import matplotlib.figure
 import numpy
 import pytest
@@ -133,39 +135,43 @@ def test_denormalize_rejects_bad_input(shape, mean, std, message):
         figures.denormalize(numpy.zeros(shape), mean, std)
 
 
-# saving: every save_* writes a valid PNG, creates folders, returns the path, closes its figure
+# saving: every save_* writes a valid PNG, creates folders, closes its figure in pyplot and returns it
+
+
+SAVED = ["a/samples.png", "b/curves.png", "c/wrong.png", "d/confusion.png"]
 
 
 def save_each_figure(folder):
-    """Call every save_* once with small inputs; returns the paths they returned."""
+    """Call every save_* once with small inputs, into ``folder`` / SAVED; returns the figures they returned."""
     rng = numpy.random.default_rng(2)
     images, _ = normalized_batch(6, rng)
     labels = numpy.array([0, 1, 2, 3, 4, 5])
     predictions = numpy.array([0, 9, 2, 7, 4, 1])
+    paths = [folder / name for name in SAVED]
     return [
-        figures.save_sample_grid(
-            images, labels, CLASSES, folder / "a" / "samples.png", mean=MEAN, std=STD, columns=3
-        ),
-        figures.save_history_curves(small_history(), folder / "b" / "curves.png"),
-        figures.save_misclassified(
-            images, labels, predictions, CLASSES, folder / "c" / "wrong.png", mean=MEAN, std=STD
-        ),
-        figures.save_confusion_matrix(labels, predictions, CLASSES, folder / "d" / "confusion.png"),
+        figures.save_sample_grid(images, labels, CLASSES, paths[0], mean=MEAN, std=STD, columns=3),
+        figures.save_history_curves(small_history(), paths[1]),
+        figures.save_misclassified(images, labels, predictions, CLASSES, paths[2], mean=MEAN, std=STD),
+        figures.save_confusion_matrix(labels, predictions, CLASSES, paths[3]),
     ]
 
 
 def test_every_save_writes_a_png_in_a_new_folder_and_closes_its_figure(tmp_path):
-    paths = save_each_figure(tmp_path / "run")
-    assert paths == [
-        tmp_path / "run" / "a" / "samples.png",
-        tmp_path / "run" / "b" / "curves.png",
-        tmp_path / "run" / "c" / "wrong.png",
-        tmp_path / "run" / "d" / "confusion.png",
-    ]
-    for path in paths:
+    save_each_figure(tmp_path / "run")
+    for name in SAVED:
+        path = tmp_path / "run" / name
         assert_valid_png(path)
         assert [entry.name for entry in path.parent.iterdir()] == [path.name]  # no temporary left
     assert plt.get_fignums() == []
+
+
+def test_every_save_returns_its_figure_which_still_draws_after_closing(tmp_path):
+    """A notebook cell that ends with a save_* call shows the figure inline: it must still render."""
+    for figure, name in zip(save_each_figure(tmp_path / "run"), SAVED):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=120)
+        with Image.open(buffer) as drawn, Image.open(tmp_path / "run" / name) as saved:
+            assert drawn.size == saved.size
 
 
 def test_failed_savefig_leaves_no_partial_file_and_keeps_the_old_one(tmp_path, monkeypatch):
@@ -273,8 +279,8 @@ def test_misclassified_says_so_when_every_prediction_is_right(tmp_path):
     assert image_panels(figure) == []
     assert any("No misclassified images" in text.get_text() for text in figure.texts)
     plt.close(figure)
-    path = figures.save_misclassified(images, labels, labels, CLASSES, tmp_path / "wrong.png", mean=MEAN, std=STD)
-    assert_valid_png(path)
+    figures.save_misclassified(images, labels, labels, CLASSES, tmp_path / "wrong.png", mean=MEAN, std=STD)
+    assert_valid_png(tmp_path / "wrong.png")
 
 
 def test_misclassified_rejects_inconsistent_lengths():

@@ -79,8 +79,8 @@ def test_the_figure_is_written_as_a_png(tmp_path):
     model = tiny_model()
     flow = GradientFlow(model, every=1)
     train(model, flow, 4)
-    path = save_gradient_flow(json.loads(json.dumps(flow.records())), tmp_path / "gradient_flow.png")
-    with Image.open(path) as image:
+    save_gradient_flow(json.loads(json.dumps(flow.records())), tmp_path / "gradient_flow.png")
+    with Image.open(tmp_path / "gradient_flow.png") as image:
         assert image.format == "PNG"
 
 
