@@ -1,7 +1,8 @@
 """The decoded arrays of a CIFAR-10 source, kept as one ``.npz`` so that a source is decoded once.
 
 An entry's name holds a hash of the source's content: a changed source gets a new entry; an
-unreadable entry is rebuilt; an entry that cannot be written only costs a warning.
+unreadable entry is rebuilt; an entry that cannot be written only costs a warning. The cache
+folder must be named (not "") and must not be a file.
 """
 import hashlib
 import os
@@ -19,6 +20,15 @@ CACHE_FORMAT = 1  # bump when the cached arrays change meaning, so old entries a
 def default_cache_dir():
     """``$ULTIMUS_CACHE`` when set, else ``~/.cache/ultimus``."""
     return os.environ.get("ULTIMUS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ultimus")
+
+
+def check_cache_dir(cache_dir, label="cache_dir"):
+    """Raise ValueError unless ``cache_dir`` can be the cache folder; ``label`` names it in the message."""
+    if str(cache_dir) == "":  # pathlib reads "" as ".", which would put the cache in the working directory
+        raise ValueError(f"{label} is empty: name the folder for the cache")
+    path = os.path.expanduser(cache_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{label} {cache_dir} is a file, not a folder")
 
 
 def file_digest(file, algorithm):
@@ -67,9 +77,9 @@ def read_cache(path):
     return dataset
 
 
-
 def write_cache(dataset, path):
-    """Save ``dataset`` at ``path`` atomically; a cache that cannot be written only costs a warning."""
+    """Save ``dataset`` at ``path`` atomically; returns whether it did. A cache that cannot be
+    written only costs a warning."""
     try:
         with atomic_write(path) as file:
             numpy.savez(
@@ -79,3 +89,5 @@ def write_cache(dataset, path):
             )
     except OSError as error:
         warnings.warn(f"could not write the CIFAR-10 cache {path} ({error}); the next load will decode again")
+        return False
+    return True

@@ -9,6 +9,7 @@ import math
 import numbers
 
 from minigrad import backend
+from ultimus.cache import check_cache_dir
 from ultimus.model import DROPOUT, SCALINGS, VARIANTS
 
 CLASS_COUNT = 10  # CIFAR-10
@@ -98,6 +99,11 @@ def check_config(config):
     for name, allowed in CHOICES.items():
         if getattr(config, name) not in allowed:
             raise UsageError(f"{option(name)} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
+    if config.cache_dir is not None:
+        try:
+            check_cache_dir(config.cache_dir, option("cache_dir"))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     if config.device == "gpu" and not backend.gpu_available():
         raise UsageError("--device gpu: no GPU found (CuPy is not installed or sees no CUDA device); use --device cpu")
 

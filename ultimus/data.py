@@ -11,10 +11,14 @@ def load_cifar10(source=None, cache_dir=None, download=True, progress=True):
     """Load CIFAR-10 from ``source`` (archive or folder, see :mod:`ultimus.sources`) as a ``Cifar10``.
 
     With ``source=None`` the official archive is taken from ``cache_dir``, downloaded there first
-    when it is missing and ``download`` is true. ``cache_dir`` defaults to ``cache.default_cache_dir()``.
-    Prints the cache entry it reads or writes; ``progress=False`` hides the reading bars.
+    when it is missing and ``download`` is true. ``cache_dir`` defaults to ``cache.default_cache_dir()``;
+    an empty one or a file is refused before anything is read.
+    Prints the cache entry it reads or writes (or that it could not write it); ``progress=False``
+    hides the reading bars.
     """
-    cache_dir = pathlib.Path(cache_dir if cache_dir is not None else cache.default_cache_dir()).expanduser()
+    cache_dir = cache_dir if cache_dir is not None else cache.default_cache_dir()
+    cache.check_cache_dir(cache_dir)
+    cache_dir = pathlib.Path(cache_dir).expanduser()
     source = pathlib.Path(source).expanduser() if source is not None else official_archive(cache_dir, download)
     if not source.exists():
         raise FileNotFoundError(f"CIFAR-10 source {source} does not exist; {WHERE_TO_POINT}")
@@ -25,6 +29,8 @@ def load_cifar10(source=None, cache_dir=None, download=True, progress=True):
         return dataset
     check_official_md5(source)  # a cached entry was checked when it was made: its name is the content's hash
     dataset = sources.read_source(source, progress)
-    cache.write_cache(dataset, path)
-    print(f"CIFAR-10 decoded from {source} into the cache {path}", flush=True)
+    if cache.write_cache(dataset, path):
+        print(f"CIFAR-10 decoded from {source} into the cache {path}", flush=True)
+    else:
+        print(f"CIFAR-10 decoded from {source}; not cached: {path} could not be written", flush=True)
     return dataset

@@ -5,18 +5,20 @@
 * an image folder ``train/<class>/*.png|jpg|jpeg`` beside ``test/<class>/...``;
 * a tar archive of such an image folder, possibly with one top-level folder above train/ and test/.
 
-Archives are read member by member, straight from the compressed stream, never extracted to disk.
+Archives are read member by member, straight from the compressed stream, never extracted to disk;
+:mod:`ultimus.safe_reading` refuses hostile names, links and sizes, in archives and folders alike.
 """
 import dataclasses
+import os
 import pathlib
 import posixpath
-import tarfile
 
 from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
 
-from ultimus.cifar10 import IMAGE_SUFFIXES, OFFICIAL_FILES, WHERE_TO_POINT
+from ultimus.cifar10 import IMAGE_SUFFIXES, OFFICIAL_FILES, where
 from ultimus.image_folder import image_root, read_image_folder
 from ultimus.official_archive import read_official
+from ultimus.safe_reading import open_tar, read_bounded, tar_members
 
 
 @dataclasses.dataclass
@@ -47,30 +49,22 @@ def _depth(name):
 
 def _ancestors(name):
     """'a/b/c.jpg' -> ['a/b', 'a']."""
-    parents = []
-    while "/" in name:
-        name = posixpath.dirname(name)
-        parents.append(name)
-    return parents
+    parts = name.split("/")
+    return ["/".join(parts[:end]) for end in range(len(parts) - 1, 0, -1)]
 
 
 def _read_archive(source, progress=True):
-    """Read a tar archive (any compression) in one sequential pass, without extracting it."""
-    if not tarfile.is_tarfile(source):
-        raise ValueError(f"{source} is neither a folder nor a tar archive; {WHERE_TO_POINT}")
+    """Read a tar archive in one sequential pass, without extracting it, trusting nothing in it
+    (see :mod:`ultimus.safe_reading`)."""
     tree = _Tree(files={}, folders=set())
-    try:
-        with tarfile.open(source, "r|*") as archive, \
-                tqdm(desc=f"reading {source.name}", unit=" files", disable=not progress) as bar:
-            for member in archive:
-                name = posixpath.normpath(member.name)
-                if member.isdir() and name != ".":
-                    tree.folders.add(name)
-                elif member.isfile() and _is_wanted(name):
-                    tree.files[name] = archive.extractfile(member).read()
-                    bar.update()
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ValueError(f"the archive {source} is damaged ({error})") from error
+    with open_tar(source) as archive, \
+            tqdm(desc=f"reading {source.name}", unit=" files", disable=not progress) as bar:
+        for name, member in tar_members(archive, source):
+            if member.isdir() and name != ".":
+                tree.folders.add(name)
+            elif member.isfile() and _is_wanted(name):
+                tree.files[name] = read_bounded(archive.extractfile(member), member.size, where(source, name))
+                bar.update()
     for name in tree.files:
         tree.folders.update(_ancestors(name))
     return tree
@@ -84,5 +78,6 @@ def _read_folder(source, progress=True):
         if path.is_dir():
             tree.folders.add(name)
         elif _is_wanted(name):
-            tree.files[name] = path.read_bytes()
+            with open(path, "rb") as file:
+                tree.files[name] = read_bounded(file, os.fstat(file.fileno()).st_size, where(source, name))
     return tree

@@ -55,6 +55,8 @@ def no_data_loading(monkeypatch):
     (["--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
     (["--coarse-dropout-p", "1.5"], "--coarse-dropout-p must be in [0, 1], got 1.5"),
     (["--gradient-flow-every", "-1"], "--gradient-flow-every must be an integer >= 0, got -1"),
+    (["--cache-dir", ""], "--cache-dir is empty: name the folder for the cache"),
+    (["--cache-dir", __file__], f"--cache-dir {__file__} is a file, not a folder"),
 ])
 def test_a_bad_setting_is_one_line_and_exit_2_before_any_work(cli, no_data_loading, tmp_path, arguments, message):
     code, out, err = cli("--out", str(tmp_path / "run"), *arguments)

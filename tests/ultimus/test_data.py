@@ -3,6 +3,7 @@ import hashlib
 import os
 import pathlib
 import pickle
+import re
 import tarfile
 import urllib.error
 
@@ -215,7 +216,7 @@ def test_cache_with_wrong_arrays_is_rebuilt(tmp_path, cache):
         assert_loaded(load_cifar10(folder, cache_dir=cache), expected)
 
 
-def test_failed_cache_write_leaves_nothing_behind(tmp_path, cache, monkeypatch):
+def test_failed_cache_write_leaves_nothing_behind_and_says_so(tmp_path, cache, monkeypatch, capsys):
     folder, expected = make_image_folder(tmp_path / "images")
 
     def crash_midway(file, **arrays):
@@ -226,6 +227,24 @@ def test_failed_cache_write_leaves_nothing_behind(tmp_path, cache, monkeypatch):
     with pytest.warns(UserWarning, match="could not write.*disk full"):
         assert_loaded(load_cifar10(folder, cache_dir=cache), expected)
     assert cache_files(cache) == []
+    entry = cache_module.cache_path(cache, folder)
+    assert capsys.readouterr().out == f"CIFAR-10 decoded from {folder}; not cached: {entry} could not be written\n"
+
+
+@pytest.mark.parametrize("cache_dir, message", [
+    ("", "cache_dir is empty: name the folder for the cache"),
+    ("a file", "cache_dir {path} is a file, not a folder"),
+])
+def test_a_cache_dir_that_cannot_be_a_folder_is_refused_before_reading(tmp_path, monkeypatch, cache_dir, message):
+    folder, _ = make_image_folder(tmp_path / "images")
+    path = tmp_path / cache_dir
+    if cache_dir:
+        path.write_text("not a folder")
+    monkeypatch.chdir(tmp_path)
+    forbid_decoding(monkeypatch)
+    with pytest.raises(ValueError, match=f"^{re.escape(message.format(path=path))}$"):
+        load_cifar10(folder, cache_dir=str(path) if cache_dir else "")
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted({"images", cache_dir} - {""})  # nothing written
 
 
 def test_cache_dir_defaults_to_the_environment_variable(tmp_path, monkeypatch):
