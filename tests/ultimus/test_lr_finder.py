@@ -34,10 +34,10 @@ def test_a_sweep_that_began_too_high_says_so_in_words_and_in_its_figure(tmp_path
     assert sweep.verdict() == ("no suggestion: the smoothed loss was lowest at lr 10, less than ten times --start-lr 10, "
                                "so the sweep saw no slope where the loss falls; lower --start-lr")
     figure = figure_lr_sweep(sweep)
-    axis = figure.axes[0]
-    assert axis.get_title().endswith("no suggestion: the loss was lowest within ten times the start; lower --start-lr")
-    assert [line.get_marker() for line in axis.get_lines()] == ["None", "."]  # no suggestion line; each step a dot
+    title, markers = figure.axes[0].get_title(), [line.get_marker() for line in figure.axes[0].get_lines()]
     plt.close(figure)
+    assert title.endswith("no suggestion: the loss was lowest within ten times the start; lower --start-lr")
+    assert markers == ["None", "."]  # no suggestion line; each step a dot
 
 
 def test_a_sweep_leaves_the_callers_model_untouched_and_takes_the_lrs_asked():
