@@ -1,5 +1,5 @@
-"""Redraw every figure of a run and its report.md from its checkpoint (no training): after an
-interrupt while a run drew its final figures, or to draw them again.
+"""Redraw every figure of a run, its report.md and history from its checkpoint (no training): after
+an interrupt while a run drew its final figures, or to draw them again.
 
     python examples/train_cifar.py --device cpu --data ../shared/data/cifar10-jpeg.tar.gz --limit 600 --epochs 2 --out runs/small
     python examples/plot_run.py runs/small
@@ -11,6 +11,7 @@ import os
 from ultimus.checkpoints import config_from_checkpoint, find_checkpoint, load_checkpoint, load_model
 from ultimus.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
 from ultimus.datasets import prepare_data
+from ultimus.history import write_history
 from ultimus.loaders import make_eval_loader
 from ultimus.run_directory import RunDirectory
 from ultimus.run_outputs import save_run_outputs
@@ -26,8 +27,9 @@ def make_parser():
 
 
 def redraw(arguments):
-    """Evaluate the checkpoint of ``arguments.run`` (a directory or checkpoint file) on the CPU and redraw the
-    run's figures and report in its directory, locked meanwhile; prints the eval accuracy."""
+    """Evaluate the checkpoint of ``arguments.run`` (a directory or checkpoint file) on the CPU and
+    rewrite the run's history, figures and report in its directory, locked meanwhile; prints the
+    eval accuracy."""
     path = find_checkpoint(arguments.run)
     checkpoint = load_checkpoint(path)
     config = config_from_checkpoint(checkpoint, path, data=arguments.data, progress=False)
@@ -36,8 +38,9 @@ def redraw(arguments):
         data, mean, std = prepare_data(config)
         eval_loader = make_eval_loader(data, mean, std, config, "cpu")
         _, accuracy, predictions = run_epoch(model, eval_loader, progress=False)
+        write_history(checkpoint["history"], config.out)  # a run stopped between checkpoint and history lacks its last epoch
         save_run_outputs(model, eval_loader, data, mean, std, predictions, config, checkpoint["history"])
-    print(f"{config.out}: {data.eval_split} accuracy {accuracy:.4f} from the checkpoint; figures and report.md redrawn")
+    print(f"{config.out}: {data.eval_split} accuracy {accuracy:.4f} from the checkpoint; history, figures and report.md redrawn")
 
 
 def main(argv=None):

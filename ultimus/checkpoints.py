@@ -109,7 +109,8 @@ def load_resumed(config):
     check_config(resumed)
     load_model(checkpoint, path, resumed)  # only to refuse another network's weights before the data is read
     if checkpoint["epoch"] >= resumed.epochs:
-        raise UsageError(f"cannot resume {path}: the run has finished all of its {resumed.epochs} epochs")
+        raise UsageError(f"cannot resume {path}: the run has finished all of its {resumed.epochs} epochs; "
+                         f"redraw its figures with: python examples/plot_run.py {resumed.out}")
     return checkpoint, resumed
 
 

@@ -1,5 +1,4 @@
 """A checkpoint given to --resume: what it records, and the one-line refusals that come before any data is read."""
-import os
 import shutil
 
 import pytest

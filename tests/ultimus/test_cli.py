@@ -227,6 +227,10 @@ def test_an_interrupt_while_drawing_the_last_figures_names_plot_run_which_redraw
     assert (code, err) == (130, "interrupted while drawing the figures of the finished run; "
                                 f"redraw them with: python examples/plot_run.py {out}\n")
     monkeypatch.undo()
+    (out / "history.json").unlink()  # as when stopped between the last checkpoint and its history
+    code, _, err = cli("--resume", str(out))
+    assert (code, err) == (2, f"error: cannot resume {out / 'checkpoint.npz'}: the run has finished all of its 1 epochs; "
+                              f"redraw its figures with: python examples/plot_run.py {out}\n")
     plot_run([str(out)])
     assert sorted(os.listdir(out)) == sorted(OUTPUTS)
     assert "![attention.png](attention.png)" in (out / "report.md").read_text()

@@ -69,7 +69,8 @@ def recover_and_finish(folder, cache, out, reference):
         history = train(TrainConfig(**settings(folder, cache, out))).history
     else:
         epoch = load_checkpoint(str(checkpoint))["epoch"]
-        assert read_history(out / "history.json").column("epoch")[:epoch] == list(range(1, epoch + 1))
+        # The history is written just after the checkpoint: it lists the checkpoint's epochs, or all but the last.
+        assert read_history(out / "history.json").column("epoch") in (list(range(1, epoch + 1)), list(range(1, epoch)))
         if epoch == EPOCHS:  # killed while drawing the last figures: the run itself is complete
             return
         history = train(TrainConfig(resume=str(out), progress=False)).history
