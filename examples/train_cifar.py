@@ -6,25 +6,23 @@
 
 Each run writes into a fresh runs/ultimus-YYYYMMDD-HHMMSS unless --out names a directory.
 Errors are one line on stderr: exit code 2 for bad usage (a bad option, a refused run
-directory), 1 for any other failure (bad data, a damaged checkpoint, a diverged run);
+directory), 1 for any other failure (bad data, a damaged checkpoint, a diverged run, a full
+disk); Ctrl-C exits with 130 and SIGTERM with 143, both keeping the last checkpoint;
 --debug adds the traceback.
 """
-import argparse
+import os
 import sys
 
-from ultimus.command_line import run_reporting_errors
+from ultimus.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
 from ultimus.config import RESUME_OVERRIDES, TrainConfig, option
 from ultimus.model import SCALINGS, VARIANTS
+from ultimus.run_directory import OUTPUTS
 from ultimus.train import train
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the description's layout and shows every option's default."""
 
 
 def make_parser():
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser = ArgumentParser(prog=os.path.basename(__file__), description=__doc__, formatter_class=HelpFormatter)
     add = parser.add_argument
     add("--device", default=defaults.device, choices=["auto", "cpu", "gpu"], help="where to train; auto prefers the GPU")
     add("--epochs", type=int, default=defaults.epochs, help="epochs to train")
@@ -44,13 +42,13 @@ def make_parser():
     add("--horizontal-flip", action="store_true", help="also flip half the training images")
     add("--data", default=None,
         help="CIFAR-10 source: the official python archive, an image folder, or a .tar.gz of one "
-             "(None: the cached official archive, else download it)")
-    add("--cache-dir", default=None, help="where decoded arrays are cached (None: $ULTIMUS_CACHE or ~/.cache/ultimus)")
-    add("--out", default=None, help="run directory (None: a fresh runs/ultimus-YYYYMMDD-HHMMSS)")
+             "(default: the cached official archive, else download it)")
+    add("--cache-dir", default=None, help="where decoded arrays are cached (default: $ULTIMUS_CACHE or ~/.cache/ultimus)")
+    add("--out", default=None, help="run directory (default: a fresh runs/ultimus-YYYYMMDD-HHMMSS)")
     add("--overwrite", action="store_true", help="replace the run already in --out (its checkpoint, history, figures)")
     add("--seed", type=int, default=defaults.seed, help="random seed of the run (>= 0)")
     add("--limit", type=int, default=None,
-        help="train on a seeded, class-balanced subset of N (>= 10) images; None: all of them")
+        help="train on a seeded, class-balanced subset of N (>= 10) images (default: all of them)")
     add("--validation", type=int, default=defaults.validation,
         help="hold out N class-balanced training images and evaluate on them, not on the test set "
              "(for choosing recipe settings)")
@@ -91,8 +89,7 @@ def main(argv=None):
         ignored = ignored_by_resume(given_options(make_parser(), argv))
         if ignored:
             print(f"--resume keeps the run's own settings; ignored: {' '.join(ignored)}", flush=True)
-    result = run_reporting_errors(lambda: train(config), debug,
-                                  "interrupted; a run that saved a checkpoint continues with --resume RUN")
+    result = run_reporting_errors(lambda: train(config), debug)
     print_metrics(result)
     return result
 
@@ -106,9 +103,8 @@ def print_metrics(result):
         print(f"  {name:19s} {value:.4f}")
     seconds = sorted(result.history.column("seconds"))
     print(f"  {'epoch time':19s} {seconds[len(seconds) // 2]:.1f} s (median)")
-    print(f"outputs in {result.out}: report.md summary.txt history.json history.csv checkpoint.npz "
-          "augmented_samples.png curves.png misclassified.png confusion_matrix.png attention.png"
-          + (" gradient_flow.png" if result.history.gradient_flow else ""))
+    written = [name for name in OUTPUTS if os.path.exists(os.path.join(result.out, name))]
+    print(f"outputs in {result.out}: {' '.join(written)}")
 
 
 if __name__ == "__main__":

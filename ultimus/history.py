@@ -10,9 +10,9 @@ list per key named test_* or validation_*, in which runs of this project's docs/
 import csv
 import dataclasses
 import json
-import os
 
 from minigrad.atomic import atomic_write
+from ultimus.run_directory import output_path
 
 EVAL_SPLITS = ("test", "validation")
 
@@ -73,9 +73,9 @@ def read_history(path):
 
 def write_history(history, out):
     """history.json and history.csv in ``out``, rewritten after every epoch so a stopped run keeps its curves."""
-    with atomic_write(os.path.join(out, "history.json"), "w") as handle:
+    with atomic_write(output_path(out, "history.json"), "w") as handle:
         json.dump(history.to_json(), handle, indent=1)
-    with atomic_write(os.path.join(out, "history.csv"), "w") as handle:
+    with atomic_write(output_path(out, "history.csv"), "w") as handle:
         writer = csv.writer(handle)
         writer.writerow(FIELDS)
         writer.writerows(dataclasses.astuple(record) for record in history.records)

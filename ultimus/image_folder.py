@@ -79,12 +79,14 @@ def _decode_images(tree, names, source, bar):
 
 def decode_image(content, where):
     """The bytes of a 32x32 PNG/JPEG -> uint8 (32, 32, 3) RGB; ``where`` names the file in errors."""
+    stream = io.BytesIO(content)
     try:
-        with Image.open(io.BytesIO(content)) as image:
+        with Image.open(stream) as image:
             width, height = image.size  # read from the header: a wrong size is caught before decoding
             rgb = image.convert("RGB") if (width, height) == (IMAGE_SIZE, IMAGE_SIZE) else None
     except Exception as error:  # Pillow reports bad files as OSError, ValueError, SyntaxError, ...
-        raise ValueError(f"cannot decode {where} ({error})") from error
+        reason = str(error).replace(f" {stream!r}", "")  # Pillow names the file by its stream, which ``where`` does
+        raise ValueError(f"cannot decode {where} ({reason})") from error
     if rgb is None:
         raise ValueError(f"{where} is {width}x{height} pixels; CIFAR-10 images are 32x32")
     return numpy.asarray(rgb)

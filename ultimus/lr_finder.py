@@ -6,8 +6,9 @@ data, augmentation and batches. The loss is smoothed as fastai does, an exponent
 with bias correction: avg_k = beta avg_(k-1) + (1 - beta) loss_k, smoothed_k = avg_k / (1 - beta^(k+1)),
 beta = 0.98; the sweep stops early once the smoothed loss is not finite or exceeds 4 times its best.
 
-Suggested peak (--max-lr): a tenth of the lr at the smoothed loss's minimum, no lower than start_lr.
-At the minimum the loss is about to blow up, so a run that stays there for the whole warm-up
+Suggested peak (--max-lr): a tenth of the lr at the smoothed loss's minimum; none when that tenth
+lies below start_lr, since then the sweep shows no slope where the loss falls, which is what the
+rule reads. At the minimum the loss is about to blow up, so a run that stays there for the whole warm-up
 diverges; a tenth of it still lies on the descending slope, where the loss falls fast. The rule
 reads one point of the curve, the minimum, which the smoothing makes stable; fastai's other rule,
 the steepest slope, reads a derivative of a noisy curve and jumps between runs.
@@ -36,7 +37,8 @@ BLOW_UP = 4.0  # stop once the smoothed loss exceeds this many times its best
 @dataclasses.dataclass
 class LRSweep:
     """One range test: per step taken, its lr, loss and smoothed loss (lists of floats); the
-    suggested peak lr; the range asked for (the sweep may stop before end_lr)."""
+    suggested peak lr (None: the range began too high, see the module); the range asked for (the
+    sweep may stop before end_lr)."""
 
     lrs: list
     losses: list
@@ -45,18 +47,35 @@ class LRSweep:
     start_lr: float
     end_lr: float
 
+    def lowest(self):
+        """(smoothed loss, lr) at the lowest finite smoothed loss."""
+        return lowest_finite(self.lrs, self.smoothed)
+
+    def verdict(self):
+        """The suggestion in words, or why there is none."""
+        if self.suggestion is not None:
+            return f"suggested --max-lr {self.suggestion:.3g} (a tenth of the lr of the lowest smoothed loss)"
+        return (f"no suggestion: the smoothed loss was lowest at lr {self.lowest()[1]:.3g}, less than ten times "
+                f"--start-lr {self.start_lr:.3g}, so the sweep saw no slope where the loss falls; lower --start-lr")
+
 
 def exponential_lrs(start_lr, end_lr, steps):
     """steps (>= 2) learning rates from start_lr to end_lr, each a constant factor above the last."""
     return (start_lr * (end_lr / start_lr) ** (numpy.arange(steps) / (steps - 1))).tolist()
 
 
-def suggest_lr(lrs, smoothed):
-    """A tenth of the lr at the lowest finite smoothed loss, but no lower than lrs[0] (see the module)."""
+def lowest_finite(lrs, smoothed):
+    """(smoothed loss, lr) at the lowest finite smoothed loss; ValueError when none is finite."""
     finite = [(loss, lr) for lr, loss in zip(lrs, smoothed) if math.isfinite(loss)]
     if not finite:
         raise ValueError("the range test has no finite loss: lower --start-lr")
-    return max(lrs[0], min(finite)[1] / 10)
+    return min(finite)
+
+
+def suggest_lr(lrs, smoothed):
+    """A tenth of the lr at the lowest finite smoothed loss; None when that is below lrs[0] (see the module)."""
+    tenth = lowest_finite(lrs, smoothed)[1] / 10
+    return tenth if tenth >= lrs[0] else None
 
 
 def check_range(start_lr, end_lr, steps):
@@ -112,25 +131,31 @@ def lr_range_test(config, start_lr=1e-6, end_lr=1.0, steps=300):
     check_data_fits(config, len(data.train_labels))
     loader = make_train_loader(data, config, device)  # before the model: see ultimus.train.prepare_run
     augment_epoch(loader, mean, std, config, 1, device)
-    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling,
-                       variant=config.variant).to(device)
+    model = UltimusNet.for_run(config, len(data.classes)).to(device)
     seed_dropout(config, 1)
     with numpy.errstate(over="ignore", invalid="ignore"):  # the sweep is meant to end in a blow-up
         return lr_sweep(model, loader, start_lr, end_lr, steps)
 
 
 def figure_lr_sweep(sweep):
-    """Loss against lr (log x): each step's loss faint, the smoothed loss bold, the suggestion marked."""
+    """Loss against lr (log x): each step's loss faint, the smoothed loss bold, the suggestion marked
+    or, when there is none, the reason in the title. Every step is a dot, so that a sweep that blew up
+    within a few steps still shows them."""
     figure, axis = plt.subplots(figsize=(7, 4.5), layout="constrained")
     axis.plot(sweep.lrs, sweep.losses, color="0.75", linewidth=0.8, label="loss of each step")
-    axis.plot(sweep.lrs, sweep.smoothed, color="C0", linewidth=2, label=f"smoothed (EMA, beta {BETA})")
-    axis.axvline(sweep.suggestion, color="C3", linestyle="--", label=f"suggested --max-lr {sweep.suggestion:.3g}")
+    axis.plot(sweep.lrs, sweep.smoothed, color="C0", linewidth=2, marker=".", label=f"smoothed (EMA, beta {BETA})")
+    if sweep.suggestion is not None:
+        axis.axvline(sweep.suggestion, color="C3", linestyle="--", label=f"suggested --max-lr {sweep.suggestion:.3g}")
     finite = [loss for loss in sweep.smoothed if math.isfinite(loss)]
-    axis.set_ylim(min(finite) - 0.1 * abs(min(finite)), min(max(finite), BLOW_UP * min(finite)))
+    margin = 0.1 * abs(min(finite))
+    axis.set_ylim(min(finite) - margin, min(max(finite), BLOW_UP * min(finite)) + margin)
     axis.set_xscale("log")
     axis.set_xlabel("learning rate")
     axis.set_ylabel("training loss")
-    axis.set_title(f"LR range test: {len(sweep.lrs)} steps from {sweep.start_lr:g} toward {sweep.end_lr:g}")
+    title = f"LR range test: {len(sweep.lrs)} steps from {sweep.start_lr:g} toward {sweep.end_lr:g}"
+    if sweep.suggestion is None:
+        title += "\nno suggestion: the loss was lowest within ten times the start; lower --start-lr"
+    axis.set_title(title)
     axis.grid(True, which="major", alpha=0.3)
     axis.legend()
     return figure

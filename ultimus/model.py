@@ -136,6 +136,11 @@ class UltimusNet(nn.Module):
         self.blocks = nn.Sequential(*(Ultimus(features, scaling=scaling, residual=residual) for _ in range(blocks)))
         self.classifier = nn.Linear(features, num_classes)
 
+    @classmethod
+    def for_run(cls, config, num_classes):
+        """The network of a run whose settings are ``config`` (a TrainConfig)."""
+        return cls(num_classes=num_classes, dropout=config.dropout, scaling=config.scaling, variant=config.variant)
+
     def forward(self, x):
         return self.classifier(self.blocks(self.features(x)))
 

@@ -9,9 +9,9 @@ import numpy
 
 from minigrad.atomic import atomic_write
 from ultimus.metrics import per_class_accuracy, to_host
+from ultimus.run_directory import OUTPUTS, output_path
 
-FIGURES = ("curves.png", "confusion_matrix.png", "misclassified.png", "augmented_samples.png",
-           "gradient_flow.png", "attention.png")
+FIGURES = [name for name in OUTPUTS if name.endswith(".png")]
 
 
 def _table(header, rows):
@@ -59,7 +59,7 @@ def write_report(out, config, history, true_labels, predictions, classes, note=N
     for name in FIGURES:
         if os.path.exists(os.path.join(out, name)):
             lines += [f"### {name[:-4].replace('_', ' ')}", "", f"![{name}]({name})", ""]
-    path = os.path.join(out, "report.md")
+    path = output_path(out, "report.md")
     with atomic_write(path, "w") as handle:
         handle.write("\n".join(lines) + "\n")
     return path

@@ -1,13 +1,16 @@
 """Where a run writes: a fresh directory by default, never another run's, locked while in use.
 
-    check_run_directory(path, overwrite)   # before any work: refuses, creates nothing
-    with RunDirectory(path, overwrite):    # after the data loaded: creates, locks, cleans up
+    with RunDirectory(path, overwrite) as directory:   # claimed before any data is read
+        ...                                            # load the data
+        directory.clear_previous_run()                 # --overwrite: the old run's outputs go only now
         ...
 
 A directory that holds a ``checkpoint.npz`` belongs to a run: a new run refuses it unless told
-``--overwrite``, and ``--resume`` continues it. ``run.lock`` (created exclusively, holding the
-writer's pid) keeps two processes out of one directory; a lock left by a process that died is
-reported, never taken over, since only the user can tell that no run still needs it.
+``--overwrite``, and ``--resume`` continues it. Claiming a directory is one step, held to the end:
+``run.lock`` is created exclusively (O_EXCL), holding the claimer's pid, and only its holder then
+looks whether the directory already holds a run. So of two runs started together into one new
+directory, the second is refused, whichever reads its data faster. A lock left by a process that
+died is reported, never taken over, since only the user can tell that no run still needs it.
 """
 import contextlib
 import datetime
@@ -18,19 +21,34 @@ from ultimus.config import UsageError
 
 CHECKPOINT = "checkpoint.npz"
 LOCK = "run.lock"
-# What a run writes; --overwrite removes exactly these, never other files of the user's.
-OUTPUTS = (CHECKPOINT, "summary.txt", "history.json", "history.csv", "augmented_samples.png", "curves.png",
-           "misclassified.png", "confusion_matrix.png")
+# Every file a run writes, the figures in the order report.md shows them. Writers take their paths
+# from output_path, so none can write a file missing here, and --overwrite removes exactly these,
+# never other files of the user's.
+OUTPUTS = (CHECKPOINT, "summary.txt", "history.json", "history.csv", "curves.png", "confusion_matrix.png",
+           "misclassified.png", "augmented_samples.png", "gradient_flow.png", "attention.png", "report.md")
+
+
+def output_path(out, name):
+    """The path of the run output ``name`` (one of OUTPUTS) in the run directory ``out``."""
+    if name not in OUTPUTS:
+        raise ValueError(f"{name} is not one of a run's OUTPUTS; add it there, so that --overwrite removes it")
+    return os.path.join(out, name)
+
+
+def fresh_path(root, prefix, suffix="", now=None):
+    """``root``/``prefix``-YYYYMMDD-HHMMSS``suffix`` for ``now`` (default: the present), with -2, -3...
+    before the suffix if taken."""
+    base = os.path.join(root, f"{prefix}-{(now or datetime.datetime.now()):%Y%m%d-%H%M%S}")
+    path, number = base + suffix, 1
+    while os.path.lexists(path):
+        number += 1
+        path = f"{base}-{number}{suffix}"
+    return path
 
 
 def fresh_run_directory(root="runs", now=None):
     """``root``/ultimus-YYYYMMDD-HHMMSS for ``now`` (default: the present), with -2, -3... if taken."""
-    base = os.path.join(root, f"ultimus-{(now or datetime.datetime.now()):%Y%m%d-%H%M%S}")
-    path, number = base, 1
-    while os.path.lexists(path):
-        number += 1
-        path = f"{base}-{number}"
-    return path
+    return fresh_path(root, "ultimus", now=now)
 
 
 def _pid_is_running(pid):
@@ -44,19 +62,19 @@ def _pid_is_running(pid):
     return True
 
 
-def _refuse_locked(directory):
-    """Raise UsageError when ``directory``'s lock is held by a live process or was left by a dead one."""
+def _lock_refusal(directory):
+    """The UsageError for ``directory``, whose lock is held by a live process or was left by a dead one."""
     lock = os.path.join(directory, LOCK)
     try:
         with open(lock) as handle:
             text = handle.read().strip()
-    except FileNotFoundError:
-        return
+    except FileNotFoundError:  # its holder released it a moment ago
+        return UsageError(f"{directory} was in use by another run a moment ago (lock {lock})")
     pid = int(text) if text.isdigit() else None
     if pid is not None and _pid_is_running(pid):
-        raise UsageError(f"{directory} is in use by the run with pid {pid} (lock {lock})")
-    raise UsageError(f"stale lock {lock}: its process {pid if pid is not None else '(unknown)'} is not running; "
-                     f"if no run uses {directory}, remove it (rm {lock}) and start again")
+        return UsageError(f"{directory} is in use by the run with pid {pid} (lock {lock})")
+    return UsageError(f"stale lock {lock}: its process {pid if pid is not None else '(unknown)'} is not running; "
+                      f"if no run uses {directory}, remove it (rm {lock}) and start again")
 
 
 def _nearest_existing(path):
@@ -67,9 +85,8 @@ def _nearest_existing(path):
     return path
 
 
-def check_run_directory(path, overwrite=False, resuming=False):
-    """Raise UsageError unless a run may write into ``path`` (a new run, or the resumed one when
-    ``resuming``); creates nothing."""
+def check_writable(path):
+    """Raise UsageError unless ``path`` is, or can be made, a directory this process writes in; creates nothing."""
     if os.path.lexists(path) and not os.path.isdir(path):
         raise UsageError(f"--out {path} is a file, not a directory")
     existing = _nearest_existing(path)
@@ -77,47 +94,57 @@ def check_run_directory(path, overwrite=False, resuming=False):
         raise UsageError(f"--out {path}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"--out {path}: permission denied to write in {existing}")
-    if os.path.isdir(path):
-        _refuse_locked(path)
-        if not resuming and not overwrite and os.path.exists(os.path.join(path, CHECKPOINT)):
-            raise UsageError(f"{path} already holds a run (its {CHECKPOINT}); continue it with --resume {path}, "
-                             "or replace it with --overwrite")
 
 
 class RunDirectory:
-    """A context that creates and locks the run directory ``path``, and releases it on the way out.
+    """A context that claims the run directory ``path`` (creates it, locks it, refuses another run's)
+    and releases it on the way out.
 
-    --overwrite deletes the previous run's outputs once the lock is held. When the body fails before
-    this run's first checkpoint exists, the files and folders it created are removed again, so a
-    failed start leaves nothing; files that were there before are never touched.
+    ``continuing``: the run in ``path`` is continued (resumed, or its figures redrawn), so it must be
+    there; otherwise a run already in ``path`` is refused unless ``overwrite``, and then its outputs
+    are deleted by :meth:`clear_previous_run`. When the body fails before this run's first checkpoint
+    exists, the files and folders it created are removed again, so a failed start leaves nothing;
+    files that were there before are never touched.
     """
 
-    def __init__(self, path, overwrite=False):
-        self.path, self.overwrite = path, overwrite
+    def __init__(self, path, overwrite=False, continuing=False):
+        self.path, self.overwrite, self.continuing = path, overwrite, continuing
         self.lock = os.path.join(path, LOCK)
 
     def __enter__(self):
+        check_writable(self.path)
         self.created_folders = self._make_folders()
         self.existing = set(os.listdir(self.path))
         try:
             descriptor = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:  # another run locked it since check_run_directory looked
-            _refuse_locked(self.path)
-            raise UsageError(f"{self.path} is in use (lock {self.lock})") from None
+        except FileExistsError:  # the folders it sits in are its holder's now: leave them
+            raise _lock_refusal(self.path) from None
         with os.fdopen(descriptor, "w") as handle:
             handle.write(f"{os.getpid()}\n")
-        if self.overwrite:
-            for name in OUTPUTS:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(self.path, name))
+        if not self.continuing and not self.overwrite and os.path.exists(os.path.join(self.path, CHECKPOINT)):
+            self._unlock()
+            raise UsageError(f"{self.path} already holds a run (its {CHECKPOINT}); continue it with --resume {self.path}, "
+                             "or replace it with --overwrite")
         return self
 
+    def clear_previous_run(self):
+        """With ``overwrite``: delete the outputs of the run that was in the directory."""
+        if not self.overwrite:
+            return
+        for name in OUTPUTS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, name))
+        self.existing = set(os.listdir(self.path))
+
     def __exit__(self, kind, error, traceback):
+        self._unlock()
+        if kind is not None and not os.path.exists(os.path.join(self.path, CHECKPOINT)):
+            self._remove_created()
+        return False
+
+    def _unlock(self):
         with contextlib.suppress(FileNotFoundError):  # a user who removed it must not hide the run's own error
             os.unlink(self.lock)
-        if kind is not None and not os.path.exists(os.path.join(self.path, CHECKPOINT)):
-            self._remove_created(self.existing)
-        return False
 
     def _make_folders(self):
         """Create ``path`` and its missing parents; returns those created, deepest first."""
@@ -131,9 +158,9 @@ class RunDirectory:
             raise UsageError(f"--out {self.path}: cannot create it ({error.strerror})") from error
         return created
 
-    def _remove_created(self, existing):
+    def _remove_created(self):
         """Remove the entries not in ``existing`` and the folders this run created."""
-        for name in set(os.listdir(self.path)) - existing:  # a run writes files only, never folders
+        for name in set(os.listdir(self.path)) - self.existing:  # a run writes files only, never folders
             os.unlink(os.path.join(self.path, name))
         for folder in self.created_folders:
             try:

@@ -1,7 +1,5 @@
 """What a finished (or diverged) run leaves besides its checkpoint and history: the figures of
 ``ultimus.figures``, attention.png, gradient_flow.png, and report.md that links them all."""
-import os
-
 import numpy
 
 from ultimus import figures
@@ -10,6 +8,7 @@ from ultimus.datasets import balanced_subset
 from ultimus.gradient_flow import save_gradient_flow
 from ultimus.loaders import make_train_transform
 from ultimus.report import write_report
+from ultimus.run_directory import output_path
 
 
 def what_is_kept(data, mean, std, predictions, config, history):
@@ -20,12 +19,19 @@ def what_is_kept(data, mean, std, predictions, config, history):
     return f"the checkpoint, history and figures of epoch {history.records[-1].epoch} are kept in {config.out}"
 
 
-def save_attention_figure(run, data, config, shown=4):
-    """attention.png: the attention maps of the trained model over the eval split (one more pass
-    over it), with ``shown`` single images of different classes."""
+def save_run_outputs(model, eval_loader, data, mean, std, predictions, config, history):
+    """Every figure of a finished run and its report: attention.png of ``model`` over ``eval_loader``,
+    then :func:`save_figures`."""
+    save_attention_figure(model, eval_loader, data, config.out)
+    save_figures(data, mean, std, predictions, config, history)
+
+
+def save_attention_figure(model, eval_loader, data, out, shown=4):
+    """attention.png: the attention maps of ``model`` over the eval split (one more pass over it),
+    with ``shown`` single images of different classes."""
     singles = balanced_subset(data.eval_labels, min(shown, len(data.eval_labels)), seed=0)
-    summary = summarize_attention(run.model, run.eval_loader, len(data.classes), singles)
-    save_attention(summary, data.eval_images[singles], data.classes, os.path.join(config.out, "attention.png"))
+    summary = summarize_attention(model, eval_loader, len(data.classes), singles)
+    save_attention(summary, data.eval_images[singles], data.classes, output_path(out, "attention.png"))
 
 
 def save_figures(data, mean, std, predictions, config, history, note=None):
@@ -37,10 +43,10 @@ def save_figures(data, mean, std, predictions, config, history, note=None):
     shown = balanced_subset(data.train_labels, min(32, len(data.train_labels)), seed=0)  # the archive is ordered by class
     augment = make_train_transform(mean, std, config, numpy.random.default_rng(config.seed))
     samples, labels = augment((data.train_images[shown], data.train_labels[shown]))
-    figures.save_sample_grid(samples, labels, data.classes, os.path.join(out, "augmented_samples.png"), mean=mean, std=std)
-    figures.save_history_curves(history, os.path.join(out, "curves.png"))
+    figures.save_sample_grid(samples, labels, data.classes, output_path(out, "augmented_samples.png"), mean=mean, std=std)
+    figures.save_history_curves(history, output_path(out, "curves.png"))
     if history.gradient_flow and history.gradient_flow["steps"]:  # a resumed older run may have none
-        save_gradient_flow(history.gradient_flow, os.path.join(out, "gradient_flow.png"))
+        save_gradient_flow(history.gradient_flow, output_path(out, "gradient_flow.png"))
     if predictions is not None:  # None: a resumed run that diverged before evaluating anything
         save_evaluation_figures(data, predictions, out)
     write_report(out, config, history, data.eval_labels, predictions, data.classes, note)
@@ -51,5 +57,5 @@ def save_evaluation_figures(data, predictions, out):
     # The archive is ordered by class: shuffle, so that the first misclassified images span the classes.
     order = numpy.random.default_rng(0).permutation(len(data.eval_labels))
     figures.save_misclassified(data.eval_images[order], data.eval_labels[order], predictions[order], data.classes,
-                               os.path.join(out, "misclassified.png"))
-    figures.save_confusion_matrix(data.eval_labels, predictions, data.classes, os.path.join(out, "confusion_matrix.png"))
+                               output_path(out, "misclassified.png"))
+    figures.save_confusion_matrix(data.eval_labels, predictions, data.classes, output_path(out, "confusion_matrix.png"))

@@ -1,9 +1,10 @@
 """Training Ultimus on CIFAR-10 with the assignment's recipe: Adam, One Cycle (0.001 -> 0.01 at
 epoch 5 -> anneal), 24 epochs, batch 512, random crop + CoarseDropout augmentation.
 
-``train(config)`` tells the whole story: prepare (check the config, load the data, build the model,
-optimizer and schedule, or restore them from a checkpoint), train epoch by epoch, finish (figures).
-It runs in a locked run directory (see ``ultimus.run_directory``) and leaves there: history.json/.csv
+``train(config)`` tells the whole story: prepare (check the config, claim the run directory, load the
+data, build the model, optimizer and schedule, or restore them from a checkpoint), train epoch by
+epoch, finish (figures). It runs in a locked run directory (see ``ultimus.run_directory``) and
+leaves there (``ultimus.run_directory.OUTPUTS``): history.json/.csv
 (see ``ultimus.history``), summary.txt, checkpoint.npz, the figures of ``ultimus.figures``,
 attention.png and gradient_flow.png (``ultimus.attention``, ``ultimus.gradient_flow``) and
 report.md (``ultimus.report``).
@@ -25,16 +26,16 @@ from minigrad import functional as F
 from minigrad.nn import summary
 from minigrad.optim import Adam
 from minigrad.optim.lr_scheduler import OneCycleLR
-from ultimus.checkpoints import choose_run, save_checkpoint
-from ultimus.config import check_data_fits
+from ultimus.checkpoints import choose_out, choose_run, save_checkpoint
+from ultimus.config import check_config, check_data_fits
 from ultimus.datasets import prepare_data
 from ultimus.gradient_flow import GradientFlow, merge_records
 from ultimus.history import EpochRecord, History, write_history
 from ultimus.interrupts import end_of_step, interrupts_between_steps
 from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader, seed_dropout
 from ultimus.model import UltimusNet
-from ultimus.run_directory import RunDirectory
-from ultimus.run_outputs import save_attention_figure, save_figures, what_is_kept
+from ultimus.run_directory import CHECKPOINT, RunDirectory, output_path
+from ultimus.run_outputs import save_run_outputs, what_is_kept
 
 
 @dataclasses.dataclass
@@ -63,20 +64,47 @@ class Run:
 def train(config):
     """Run the whole job described by ``config``, or continue the run named by ``config.resume``.
 
-    Every setting is checked before any work, the data before the run directory is made.
+    Every setting is checked before any work; the run directory is claimed before the data is read
+    (see ``ultimus.run_directory``). An interrupt (KeyboardInterrupt) gets a message saying what the
+    run keeps and how to go on.
     """
-    checkpoint, config = choose_run(config)
-    device = set_up_device(config)
-    data, mean, std = prepare_data(config)
-    check_data_fits(config, len(data.train_labels))
+    check_config(config)
+    out = choose_out(config)
     # A diverging loss is reported by the loop itself; NumPy's overflow warnings would only repeat it.
-    with RunDirectory(config.out, overwrite=config.overwrite and checkpoint is None), \
-            numpy.errstate(over="ignore", invalid="ignore"), interrupts_between_steps():
-        run = prepare_run(data, mean, std, config, device, checkpoint)
-        predictions = train_epochs(run, data, mean, std, config, device)
-        save_attention_figure(run, data, config)
-        save_figures(data, mean, std, predictions, config, run.history)
-    return TrainResult(run.history, data.eval_split, run.history.records[-1].eval_accuracy, config.out)
+    with RunDirectory(out, overwrite=config.overwrite and not config.resume, continuing=bool(config.resume)) as directory, \
+            numpy.errstate(over="ignore", invalid="ignore"):
+        with explaining_interrupts(lambda: what_an_interrupt_keeps(out)):
+            checkpoint, config = choose_run(config, out)
+            device = set_up_device(config)
+            config = dataclasses.replace(config, device=device)
+            data, mean, std = prepare_data(config)
+            check_data_fits(config, len(data.train_labels))
+            directory.clear_previous_run()
+            with interrupts_between_steps():
+                run = prepare_run(data, mean, std, config, device, checkpoint)
+                predictions = train_epochs(run, data, mean, std, config, device)
+        with explaining_interrupts(lambda: f"interrupted while drawing the figures of the finished run; "
+                                           f"redraw them with: python examples/plot_run.py {out}"):
+            save_run_outputs(run.model, run.eval_loader, data, mean, std, predictions, config, run.history)
+    return TrainResult(run.history, data.eval_split, run.history.records[-1].eval_accuracy, out)
+
+
+@contextlib.contextmanager
+def explaining_interrupts(explain):
+    """Give a KeyboardInterrupt raised in the body the message ``explain()``; its type is kept, since
+    the command line's exit code tells Ctrl-C from SIGTERM by it."""
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        interrupt.args = (explain(),)
+        raise
+
+
+def what_an_interrupt_keeps(out):
+    """What an interrupted run leaves in ``out``, and how to go on."""
+    if os.path.exists(os.path.join(out, CHECKPOINT)):
+        return f"interrupted; the checkpoint of the last finished epoch is kept: continue with --resume {out}"
+    return "interrupted before the first epoch was saved, so nothing is kept"
 
 
 def set_up_device(config):
@@ -96,9 +124,8 @@ def prepare_run(data, mean, std, config, device, checkpoint=None):
     writes summary.txt."""
     # The eval loader draws its unused shuffling seed from the global generator: make it before the model.
     train_loader, eval_loader = make_train_loader(data, config, device), make_eval_loader(data, mean, std, config, device)
-    model = UltimusNet(num_classes=len(data.classes), dropout=config.dropout, scaling=config.scaling,
-                       variant=config.variant).to(device)
-    with atomic_write(os.path.join(config.out, "summary.txt"), "w") as handle:
+    model = UltimusNet.for_run(config, len(data.classes)).to(device)
+    with atomic_write(output_path(config.out, "summary.txt"), "w") as handle:
         handle.write(summary(model, (3, 32, 32), device=device) + "\n")
     optimizer = Adam(model.parameters(), lr=config.max_lr / config.div_factor)
     scheduler = OneCycleLR(optimizer, **config.one_cycle_options(len(train_loader)))
@@ -128,12 +155,30 @@ def train_epochs(run, data, mean, std, config, device):
         run.history.records.append(record)
         if run.gradient_flow is not None:
             run.history.gradient_flow = merge_records(run.history.gradient_flow, run.gradient_flow.take_records())
-        write_history(run.history, config.out)
-        save_checkpoint(run.model, run.optimizer, run.scheduler, run.train_loader, config, run.history)
+        save_epoch(run, config)
         print(f"epoch {epoch:2d}  train loss {record.train_loss:.4f} acc {record.train_accuracy:.4f}  "
               f"{run.history.eval_split} loss {record.eval_loss:.4f} acc {record.eval_accuracy:.4f}  "
               f"lr {record.lr:.5f}  {record.seconds:.1f}s", flush=True)
     return predictions
+
+
+def save_epoch(run, config):
+    """The checkpoint of the epoch just finished, then its history: history.json never lists an
+    epoch that the checkpoint lacks. A failed write is one error naming the file and what is kept."""
+    epoch, checkpoint = run.history.records[-1].epoch, output_path(config.out, CHECKPOINT)
+    try:
+        save_checkpoint(run.model, run.optimizer, run.scheduler, run.train_loader, config, run.history)
+    except OSError as error:
+        kept = (f"the checkpoint and history of epoch {epoch - 1} are kept: continue with --resume {config.out}"
+                if os.path.exists(checkpoint) else "no epoch was saved, so nothing is kept")
+        raise OSError(f"cannot save epoch {epoch} into {checkpoint} ({error.strerror or error}); {kept}") from error
+    try:
+        write_history(run.history, config.out)
+    except OSError as error:
+        go_on = (f"continue with --resume {config.out}" if epoch < config.epochs
+                 else f"draw the figures with: python examples/plot_run.py {config.out}")
+        raise OSError(f"cannot write the history of epoch {epoch} into {config.out} ({error.strerror or error}); "
+                      f"the checkpoint {checkpoint} holds it: {go_on}") from error
 
 
 def train_one_epoch(run, epoch, config):

@@ -2,18 +2,22 @@
 codes, run directories that are never overwritten, the lock, what is printed."""
 import datetime
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
 
 import ultimus.datasets
+import ultimus.run_outputs
 import ultimus.train
 from minigrad import backend
+from ultimus.checkpoints import load_checkpoint
 from ultimus.history import read_history
-from ultimus.run_directory import fresh_run_directory
+from ultimus.run_directory import OUTPUTS, fresh_run_directory
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples"))
+from plot_run import main as plot_run  # noqa: E402
 from train_cifar import main  # noqa: E402
 
 
@@ -72,7 +76,7 @@ def test_gpu_without_a_gpu_is_refused_before_any_work(cli, no_data_loading, monk
     assert not (tmp_path / "run").exists()
 
 
-def test_a_batch_larger_than_the_data_is_refused_before_the_run_directory(cli, tmp_path):
+def test_a_batch_larger_than_the_data_is_refused_and_leaves_no_run_directory(cli, tmp_path):
     code, _, err = cli("--out", str(tmp_path / "run"), "--batch-size", "41")
     assert (code, err) == (2, "error: --batch-size 41 is larger than the training data (40 images); "
                               "use --batch-size 40 or less\n")
@@ -86,7 +90,7 @@ def test_missing_data_is_exit_1_and_points_at_the_official_archive(cli, tmp_path
     assert not (tmp_path / "run").exists()
 
 
-def test_data_without_all_ten_classes_is_refused_before_the_run_directory(cli, tiny_cifar_folder, tmp_path):
+def test_data_without_all_ten_classes_is_refused_and_leaves_no_run_directory(cli, tiny_cifar_folder, tmp_path):
     nine = tmp_path / "nine"
     subprocess.run(["cp", "-r", str(tiny_cifar_folder), str(nine)], check=True)
     for split in ("train", "test"):
@@ -185,25 +189,82 @@ def test_a_failed_start_keeps_the_users_own_files(cli, tmp_path):
     assert os.listdir(out) == ["notes.txt"]
 
 
-def test_an_interrupted_run_resumes_and_names_the_ignored_options(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_says_how_to_resume_it_and_resumes(cli, tmp_path, monkeypatch, signal_number, code):
     out = tmp_path / "run"
     passes, real_run_epoch = [], ultimus.train.run_epoch
 
     def interrupted_in_the_second_epoch(*args, **kwargs):
         if len(passes) == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal_number)
         passes.append(1)
         return real_run_epoch(*args, **kwargs)
 
+    def unhandled(number, frame):  # what the default action would do, short of ending pytest
+        raise AssertionError(f"signal {number} reached the default handler")
+
     monkeypatch.setattr(ultimus.train, "run_epoch", interrupted_in_the_second_epoch)
-    code, _, err = cli("--out", str(out), "--epochs", "2")
-    assert (code, err) == (130, "interrupted; a run that saved a checkpoint continues with --resume RUN\n")
-    assert not (out / "run.lock").exists()
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        result = cli("--out", str(out), "--epochs", "2")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result[0::2] == (code, f"interrupted; the checkpoint of the last finished epoch is kept: continue with --resume {out}\n")
+    assert not (out / "run.lock").exists() and load_checkpoint(out / "checkpoint.npz")["epoch"] == 1
     monkeypatch.undo()
     code, out_text, _ = cli("--resume", str(out), "--epochs", "5", "--max-lr", "0.1", "--seed", "1")
     assert code == 0
     assert "--resume keeps the run's own settings; ignored: --batch-size --epochs --max-lr --seed\n" in out_text
     assert read_history(out / "history.json").column("epoch") == [1, 2]
+
+
+def test_an_interrupt_while_drawing_the_last_figures_names_plot_run_which_redraws_them_all(cli, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ultimus.run_outputs, "save_attention_figure", interrupted)
+    code, _, err = cli("--out", str(out))
+    assert (code, err) == (130, "interrupted while drawing the figures of the finished run; "
+                                f"redraw them with: python examples/plot_run.py {out}\n")
+    monkeypatch.undo()
+    (out / "history.json").unlink()  # as when stopped between the last checkpoint and its history
+    code, _, err = cli("--resume", str(out))
+    assert (code, err) == (2, f"error: cannot resume {out / 'checkpoint.npz'}: the run has finished all of its 1 epochs; "
+                              f"redraw its figures with: python examples/plot_run.py {out}\n")
+    plot_run([str(out)])
+    assert sorted(os.listdir(out)) == sorted(OUTPUTS)
+    assert "![attention.png](attention.png)" in (out / "report.md").read_text()
+
+
+def test_a_run_started_into_a_directory_another_run_claimed_is_refused(cli, tmp_path, monkeypatch):
+    """Two runs started together into one new directory: the one that claims it first keeps it, even
+    when the other reads its data faster; the other is refused before any work and writes nothing."""
+    out = tmp_path / "run"
+    other, real_load = {}, ultimus.datasets.load_cifar10
+
+    def load_while_another_run_starts(*args, **kwargs):
+        if not other:
+            other["started"] = True
+            other["result"] = cli("--out", str(out), "--seed", "2")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(ultimus.datasets, "load_cifar10", load_while_another_run_starts)
+    first = cli("--out", str(out))
+    assert other["result"][0::2] == (2, f"error: {out} is in use by the run with pid {os.getpid()} (lock {out / 'run.lock'})\n")
+    assert first[0::2] == (0, "") and load_checkpoint(out / "checkpoint.npz")["config"]["seed"] == 1
+    assert sorted(os.listdir(out)) == sorted(OUTPUTS)
+
+
+def test_overwrite_removes_every_output_of_the_old_run_before_the_new_one_writes(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("--out", str(out))[0] == 0
+    assert sorted(os.listdir(out)) == sorted(OUTPUTS)  # what a run writes is what --overwrite removes
+    (out / "notes.txt").write_text("mine")
+    code, _, err = cli("--out", str(out), "--overwrite", "--no-gradient-flow", "--max-lr", "1e6")
+    assert code == 1 and "no epoch finished, so there is nothing to keep" in err
+    assert os.listdir(out) == ["notes.txt"]
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "bit flipped"])
@@ -248,6 +309,7 @@ def test_prints_the_automatic_device_and_the_cache(cli, monkeypatch, tmp_path):
     cache_entry = lines[2].split(" into the cache ")[1]
     again = cli("--out", str(tmp_path / "again"), "--cache-dir", str(tmp_path / "cache"))[1]
     assert f"CIFAR-10 from the cache {cache_entry}\n" in again
+    assert "| device | cpu |" in (tmp_path / "run" / "report.md").read_text()  # the device used, not "auto"
 
 
 def test_the_smallest_limit_trains_and_draws_every_figure(cli, tmp_path):

@@ -1,6 +1,7 @@
 """SIGKILL a training process at random moments and inside its file writes: the last checkpoint
 always loads, the stale lock is reported, and --resume finishes the run with the numbers of an
-uninterrupted one."""
+uninterrupted one. A full disk: one error naming the file, the last saved epoch kept."""
+import errno
 import os
 import random
 import signal
@@ -10,6 +11,8 @@ import time
 
 import pytest
 
+import ultimus.train
+from minigrad import serialization
 from ultimus.history import read_history
 from ultimus.config import TrainConfig, UsageError
 from ultimus.checkpoints import load_checkpoint
@@ -66,7 +69,8 @@ def recover_and_finish(folder, cache, out, reference):
         history = train(TrainConfig(**settings(folder, cache, out))).history
     else:
         epoch = load_checkpoint(str(checkpoint))["epoch"]
-        assert read_history(out / "history.json").column("epoch")[:epoch] == list(range(1, epoch + 1))
+        # The history is written just after the checkpoint: it lists the checkpoint's epochs, or all but the last.
+        assert read_history(out / "history.json").column("epoch") in (list(range(1, epoch + 1)), list(range(1, epoch)))
         if epoch == EPOCHS:  # killed while drawing the last figures: the run itself is complete
             return
         history = train(TrainConfig(resume=str(out), progress=False)).history
@@ -94,3 +98,40 @@ def test_sigkill_at_any_moment_leaves_a_run_that_resumes(tiny_cifar_folder, tiny
             child.wait()
         if out.exists():
             recover_and_finish(tiny_cifar_folder, tiny_cache, out, reference)
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def full_at_the_second_call(real):
+    calls = []
+
+    def write(*args, **kwargs):
+        calls.append(1)
+        return (no_space if len(calls) == 2 else real)(*args, **kwargs)
+
+    return write
+
+
+def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_last_saved_epoch(tiny_cifar_folder, tiny_cache, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(serialization, "save", full_at_the_second_call(serialization.save))
+    with pytest.raises(OSError) as failed:
+        train(TrainConfig(**settings(tiny_cifar_folder, tiny_cache, out)))
+    assert str(failed.value) == (f"cannot save epoch 2 into {out / 'checkpoint.npz'} (No space left on device); "
+                                 f"the checkpoint and history of epoch 1 are kept: continue with --resume {out}")
+    assert load_checkpoint(str(out / "checkpoint.npz"))["epoch"] == 1
+    assert read_history(out / "history.json").column("epoch") == [1]  # not the epoch whose checkpoint failed
+    assert not (out / "run.lock").exists()
+
+
+def test_a_full_disk_at_the_history_names_the_checkpoint_that_holds_it(tiny_cifar_folder, tiny_cache, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(ultimus.train, "write_history", full_at_the_second_call(ultimus.train.write_history))
+    with pytest.raises(OSError) as failed:
+        train(TrainConfig(**settings(tiny_cifar_folder, tiny_cache, out)))
+    assert str(failed.value) == (f"cannot write the history of epoch 2 into {out} (No space left on device); "
+                                 f"the checkpoint {out / 'checkpoint.npz'} holds it: "
+                                 f"draw the figures with: python examples/plot_run.py {out}")
+    assert load_checkpoint(str(out / "checkpoint.npz"))["epoch"] == 2  # the last: only the figures are missing

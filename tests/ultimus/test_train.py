@@ -134,7 +134,7 @@ def test_a_validation_run_names_its_curves_after_the_validation_split(tmp_path):
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
-    with pytest.raises(UsageError, match=f"cannot resume: no checkpoint at {tmp_path}"):
+    with pytest.raises(UsageError, match=f"{tmp_path} holds no run: it has no checkpoint.npz"):
         train(TrainConfig(resume=str(tmp_path)))
 
 
