@@ -11,19 +11,20 @@ only relays (``to_device(x, "cpu")`` is a sync where it is called, not in the ba
 """
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 
 STANDIN = os.path.dirname(os.path.abspath(__file__))
 REPOSITORY = os.path.dirname(os.path.dirname(STANDIN))
 RELAYS = (STANDIN + os.sep, os.path.join(REPOSITORY, "minigrad", "backend.py"))
-KINDS = ("launch", "sync", "upload")
 
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """kind: launch, sync or upload; name: the op ("add", "ndarray.get", a kernel's name);
-    site: "path:line function" of the code that asked; label: the ledger's label at the time."""
+    """kind: launch, sync or upload (or what a caller of note() counts, such as a Function's call);
+    name: the op ("add", "ndarray.get", a kernel's name); site: "path:line function" of the code
+    that asked; label: the ledger's label at the time."""
 
     kind: str
     name: str
@@ -69,5 +70,9 @@ def call_site(frame):
     """'path:line function' of the first frame, from ``frame`` outwards, outside the stand-in and the backend."""
     while frame.f_back is not None and frame.f_code.co_filename.startswith(RELAYS):
         frame = frame.f_back
-    path = os.path.relpath(frame.f_code.co_filename, REPOSITORY)
-    return f"{path}:{frame.f_lineno} {frame.f_code.co_name}"
+    return f"{_relative(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+
+
+@functools.cache
+def _relative(path):
+    return os.path.relpath(path, REPOSITORY)
