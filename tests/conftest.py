@@ -14,6 +14,12 @@ def gpu_module(request, monkeypatch):
         use_standin(monkeypatch)
 
 
+@pytest.fixture
+def standin(monkeypatch):
+    """The stand-in as minigrad's GPU module even where a real GPU is present: for what only it counts."""
+    use_standin(monkeypatch)
+
+
 def use_standin(monkeypatch):
     """Make the stand-in minigrad's GPU module for the rest of the test (whether or not a real GPU is present),
     with random generators of its own."""
