@@ -70,7 +70,8 @@ def call_site(frame):
     """'path:line function' of the first frame, from ``frame`` outwards, outside the stand-in and the backend."""
     while frame.f_back is not None and frame.f_code.co_filename.startswith(RELAYS):
         frame = frame.f_back
-    return f"{_relative(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+    code = frame.f_code
+    return f"{_relative(code.co_filename)}:{frame.f_lineno} {getattr(code, 'co_qualname', code.co_name)}"
 
 
 @functools.cache
