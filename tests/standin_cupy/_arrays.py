@@ -32,7 +32,8 @@ HOST_INFORMATION = {  # answers from shapes and dtypes alone: plain Python value
     "min_scalar_type", "ndim", "promote_types", "result_type", "shape", "shares_memory", "size",
 }
 HOST_READS = {"get", "item", "tolist", "tobytes", "dump", "dumps", "tofile"}  # methods that copy to the host
-# The bytecode instructions by which Python converts to bool without a call: `if a`, `while a`, `not a`, `a and b`.
+# The bytecode instructions of an explicit bool(a); any other conversion to bool (if a, while a, not a, a and b) is
+# a bare truth test.
 EXPLICIT_CALLS = ("CALL", "PRECALL")
 
 
@@ -40,8 +41,9 @@ class ndarray:
     """cupy.ndarray: an array on the (stand-in) device.
 
     It is not a NumPy array and NumPy cannot see into it: numpy.asarray(a), a NumPy function or ufunc
-    given it, iterating it (which CuPy allows), or using it as a truth value in an ``if`` raise TypeError. Reading it on
-    the host is explicit and noted as a sync: get(), item(), tolist(), float(a), int(a), bool(a), repr.
+    given it, iterating it (which CuPy allows), or using it as a truth value in an ``if`` raise
+    TypeError. Reading it on the host is explicit and noted as a sync: get(), item(), tolist(),
+    float(a), int(a), bool(a), repr. Its other methods are NumPy's, where CuPy has the name.
     """
 
     __slots__ = ("_array",)
@@ -61,7 +63,6 @@ class ndarray:
     nbytes = property(lambda self: self._array.nbytes)
     flags = property(lambda self: Flags(self._array.flags))
     T = property(lambda self: self.transpose())
-
     device = property(lambda self: Device())
 
     def __len__(self):
@@ -203,7 +204,7 @@ def _unary(name, function):
 
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lshift",
               "rshift"):
-    _function = getattr(operator, _name.rstrip("_") + "_" if _name in ("and", "or") else _name)
+    _function = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
     setattr(ndarray, f"__{_name}__", _operator(f"__{_name}__", _function))
     setattr(ndarray, f"__r{_name}__", _operator(f"__r{_name}__", _function, reflected=True))
     if _name != "matmul":  # CuPy has no @=
@@ -260,7 +261,7 @@ def call_numpy(name, function, args, kwargs, bound=False):
     array whose method ``function`` is, already bound to its NumPy array."""
     given = []
     unwrapped_args = unwrap(args, name, given)
-    result = function(*unwrapped_args[bound:], **unwrap(kwargs, name, given))
+    result = function(*(unwrapped_args[1:] if bound else unwrapped_args), **unwrap(kwargs, name, given))
     if name in HOST_INFORMATION:
         return result
     if name in SHAPE_FROM_DATA:
