@@ -13,6 +13,7 @@ time before any arithmetic, and this model's arithmetic is small: the count boun
 import argparse
 import collections
 import contextlib
+import dataclasses
 import io
 import os
 import sys
@@ -61,15 +62,14 @@ class CountedLoader:
 def step_events(batch_size, steps, progress=False, seed=1):
     """The events of each of ``steps`` training steps of a fresh run at ``batch_size``, on the GPU path.
 
-    The stand-in must be minigrad's GPU module (backend.GPU_MODULE). The last step's list also holds
-    what the loop does after it (its read-back).
+    The stand-in must be minigrad's GPU module (backend.GPU_MODULE).
     """
     from standin_cupy import _ledger as ledger
 
     config = TrainConfig(batch_size=batch_size, epochs=1, seed=seed, progress=progress, device="gpu")
     data, mean, std = random_run_data(batch_size * steps), numpy.full(3, 0.45), numpy.full(3, 0.25)
     with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):  # not the model summary
-        run = prepare_run(data, mean, std, TrainConfig(**{**vars(config), "out": out}), "gpu")
+        run = prepare_run(data, mean, std, dataclasses.replace(config, out=out), "gpu")
     augment_epoch(run.train_loader, mean, std, config, 1, "gpu")
     seed_dropout(config, 1)
     loader = CountedLoader(run.train_loader, ledger)
