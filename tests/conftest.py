@@ -1,19 +1,33 @@
-"""Shared fixtures: the GPU marker skips visibly when CuPy or a CUDA device is missing."""
+"""Shared fixtures: `gpu`-marked tests run on the real GPU when CuPy sees one, else on the stand-in for CuPy."""
 import pytest
 
 from minigrad import backend
 
+STANDIN = "standin_cupy"  # tests/standin_cupy, importable through `pythonpath = tests` in setup.cfg
+REAL_GPU = backend.gpu_available()
 
-def pytest_collection_modifyitems(config, items):
-    if backend.gpu_available():
-        return
-    skip = pytest.mark.skip(reason="no GPU: CuPy is not installed or sees no CUDA device")
-    for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+
+@pytest.fixture(autouse=True)
+def gpu_module(request, monkeypatch):
+    """A `gpu`-marked test without a real GPU runs on the stand-in (minigrad's test hook, backend.GPU_MODULE)."""
+    if "gpu" in request.keywords and not REAL_GPU:
+        use_standin(monkeypatch)
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    """The stand-in as minigrad's GPU module even where a real GPU is present: for what only it counts."""
+    use_standin(monkeypatch)
+
+
+def use_standin(monkeypatch):
+    """Make the stand-in minigrad's GPU module for the rest of the test (whether or not a real GPU is present),
+    with random generators of its own."""
+    monkeypatch.setattr(backend, "GPU_MODULE", STANDIN)
+    monkeypatch.setattr(backend, "_generators", {})
 
 
 @pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
 def device(request):
-    """Runs a test once on the CPU and once on the GPU (skipped without one)."""
+    """Runs a test once on the CPU and once on the GPU (the stand-in without a real one)."""
     return request.param

@@ -194,6 +194,11 @@ def train_one_epoch(run, epoch, config):
     return record, predictions
 
 
+# Steps between the loop's read-backs from the device: rare enough not to stall a GPU, often enough to stop a
+# diverged run soon after its first non-finite loss.
+READ_BACK_EVERY = 10
+
+
 class Diverged(FloatingPointError):
     """The training loss became non-finite at ``step`` (1-based, within the epoch), which used ``lr``."""
 
@@ -234,9 +239,9 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
     numbered from ``first_step`` (the steps of the run's earlier epochs). Returns (loss, accuracy, predictions), predictions (on the
     CPU) only when evaluating, None when training.
 
-    Sums stay on the device and are read back at the end (and every 10 steps for the progress bar),
-    not once per batch; that is when training checks its losses and raises :class:`Diverged` at the
-    first non-finite one.
+    Sums stay on the device and are read back every READ_BACK_EVERY steps and at the end, not once per
+    batch; that is when the progress bar moves and when training checks its losses, raising
+    :class:`Diverged` at the first non-finite one (so, at most READ_BACK_EVERY steps after it).
     """
     training = optimizer is not None
     was_training = model.training
@@ -262,7 +267,7 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
         correct = correct + (predicted == labels).sum()
         seen += len(labels)
         end_of_step()  # where a Ctrl-C held during the step stops the run
-        if step == len(loader) - 1 or (progress and step % 10 == 0):  # the only read-backs from the device
+        if step == len(loader) - 1 or step % READ_BACK_EVERY == 0:  # the only read-backs from the device
             loss_sum = float(total_loss)
             if training:
                 _stop_if_diverged(loss_sum, recent, len(loader))

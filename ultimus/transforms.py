@@ -138,7 +138,7 @@ def cut_holes(images, tops, lefts, height, width, fill):
 def _fill_where(images, mask, fill):
     """``images`` with ``fill`` (scalar or (C,)) wherever ``mask`` (N, H, W) is True, in every channel."""
     xp = get_array_module(images)
-    if numpy.ndim(fill) == 0:  # a scalar of the images' dtype: no array to copy to the device
+    if get_array_module(fill).ndim(fill) == 0:  # a scalar of the images' dtype: no array to copy to the device
         return xp.where(mask[:, None], images.dtype.type(fill), images)
     fill = _like(images, fill, dtype=images.dtype)
     if fill.ndim == 1:

@@ -108,8 +108,8 @@ class Stack(Function):
         return get_array_module(arrays[0]).stack(arrays, axis=self.axis)
 
     def backward(self, grad_output):
-        xp = get_array_module(grad_output)
-        return tuple(xp.moveaxis(grad_output, self.axis, 0))
+        moved = get_array_module(grad_output).moveaxis(grad_output, self.axis, 0)
+        return tuple(moved[index] for index in range(len(moved)))
 
 
 class ToDevice(Function):

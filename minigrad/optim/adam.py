@@ -8,7 +8,7 @@ the whole update as one fused kernel. They are tested equal.
 import functools
 import math
 
-from minigrad.backend import device_of, get_array_module, require_cupy
+from minigrad.backend import device_of, get_array_module
 from minigrad.optim.optimizer import Optimizer
 
 
@@ -69,31 +69,36 @@ class Adam(Optimizer):
         # Decoupled decay shrinks p first; L2 decay adds to the gradient instead.
         shrink = 1 - lr * weight_decay if self.decoupled_weight_decay else 1.0
         l2_decay = 0.0 if self.decoupled_weight_decay else weight_decay
+        arguments = (grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, root_correction, eps, shrink, l2_decay,
+                     param.data, state["exp_avg"], state["exp_avg_sq"])
         if device_of(param.data) == "gpu" and not group["amsgrad"]:
-            _fused_adam_kernel()(grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, root_correction, eps, shrink,
-                                 l2_decay, param.data, state["exp_avg"], state["exp_avg_sq"])
+            _fused_adam_kernel(get_array_module(param.data))(*arguments)
         else:
-            _adam_step(param.data, grad, state, beta1, beta2, step_size, root_correction, eps, shrink, l2_decay,
-                       group["amsgrad"])
+            adam_update(*arguments, max_exp_avg_sq=state.get("max_exp_avg_sq"))
 
 
-def _adam_step(param, grad, state, beta1, beta2, step_size, root_correction, eps, shrink, l2_decay, amsgrad):
-    """The update of Adam.update on ``param`` and the moments in ``state``, in place."""
-    xp, first_moment, second_moment = get_array_module(param), state["exp_avg"], state["exp_avg_sq"]
+def adam_update(grad, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, root_correction, eps, shrink,
+                l2_decay, param, exp_avg, exp_avg_sq, max_exp_avg_sq=None):
+    """One Adam step as array operations, in place on param, exp_avg and exp_avg_sq (arrays of one shape).
+
+    The update of the CPU, and the NumPy twin of the fused GPU kernel below: the same arguments in the
+    same order, the same arithmetic. max_exp_avg_sq: AMSGrad's running maximum of exp_avg_sq, or None.
+    """
+    xp = get_array_module(param)
     if shrink != 1.0:
         param *= shrink
     if l2_decay:
         grad = grad + l2_decay * param
-    first_moment *= beta1
-    first_moment += (1 - beta1) * grad
-    second_moment *= beta2
-    second_moment += (1 - beta2) * grad * grad
-    if amsgrad:  # divide by the largest v so far
-        second_moment = xp.maximum(state["max_exp_avg_sq"], second_moment, out=state["max_exp_avg_sq"])
-    denominator = xp.sqrt(second_moment)
+    exp_avg *= beta1
+    exp_avg += one_minus_beta1 * grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += one_minus_beta2 * grad * grad
+    if max_exp_avg_sq is not None:
+        exp_avg_sq = xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    denominator = xp.sqrt(exp_avg_sq)
     denominator /= root_correction
     denominator += eps
-    param -= step_size * (first_moment / denominator)
+    param -= step_size * (exp_avg / denominator)
 
 
 class AdamW(Adam):
@@ -116,8 +121,8 @@ def _init_state(state, data, amsgrad):
 
 
 @functools.cache
-def _fused_adam_kernel():
-    """Adam.update as one CUDA kernel (CuPy), for speed on the GPU.
+def _fused_adam_kernel(cupy):
+    """adam_update as one CUDA kernel (CuPy), for speed on the GPU.
 
     Written as a dozen array operations, a step of Adam costs a dozen kernel
     launches per parameter, which for a small model take longer than the
@@ -125,7 +130,7 @@ def _fused_adam_kernel():
     in computed in double precision, as on the CPU (in float32, 1 - 0.999 is
     off by 1e-5 relative, enough to drift from the CPU's trajectory).
     """
-    return require_cupy().ElementwiseKernel(
+    return cupy.ElementwiseKernel(
         "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T root_correction, T eps, "
         "T shrink, T l2_decay",
         "T param, T exp_avg, T exp_avg_sq",

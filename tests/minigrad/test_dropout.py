@@ -132,7 +132,7 @@ def test_gpu_kept_fraction_scaling_and_backward():
 
 @pytest.mark.gpu
 def test_gpu_gradcheck_with_a_fixed_mask():
-    cupy = pytest.importorskip("cupy")
+    cupy = backend.array_module("gpu")
     x = Tensor(numpy.random.default_rng(0).standard_normal((4, 5)), requires_grad=True, device="gpu")
     assert gradcheck(lambda x: dropout(x, 0.4, generator=cupy.random.default_rng(7)), [x])
 

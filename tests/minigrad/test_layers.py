@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 import minigrad
-from minigrad import nn
+from minigrad import backend, nn
 from minigrad.nn import init
 from minigrad.tensor import Tensor
 
@@ -282,7 +282,7 @@ def test_dropout_rejects_a_probability_outside_0_1():
 
 @pytest.mark.gpu
 def test_small_network_on_gpu_matches_cpu():
-    import cupy
+    cupy = backend.array_module("gpu")
 
     model = _small_network()
     x = _random(2, 2, 4, 4, seed=1, dtype=numpy.float64)
@@ -300,7 +300,7 @@ def test_small_network_on_gpu_matches_cpu():
 
 @pytest.mark.gpu
 def test_gradcheck_of_the_small_network_on_gpu():
-    import cupy
+    cupy = backend.array_module("gpu")
 
     model = _small_network().to("gpu")
     x = Tensor(cupy.asarray(_random(2, 2, 4, 4, seed=1, dtype=numpy.float64)), requires_grad=True)

@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 import minigrad
-from minigrad import nn
+from minigrad import backend, nn
 from minigrad.tensor import Tensor
 
 
@@ -274,7 +274,7 @@ def test_repr_looks_like_pytorchs():
 
 @pytest.mark.gpu
 def test_to_gpu_moves_parameters_buffers_and_grads_and_state_loads_across_devices():
-    import cupy
+    cupy = backend.array_module("gpu")
 
     net = Net()
     net(Tensor(numpy.ones((2, 3), dtype=numpy.float32))).sum().backward()

@@ -5,7 +5,7 @@ import zipfile
 import numpy
 import pytest
 
-from minigrad import nn, serialization
+from minigrad import backend, nn, serialization
 from minigrad.tensor import Tensor
 
 
@@ -140,7 +140,7 @@ def test_save_rejects_keys_it_cannot_store(tmp_path):
 
 @pytest.mark.gpu
 def test_cupy_arrays_and_gpu_tensors_are_saved_as_numpy(tmp_path):
-    import cupy
+    cupy = backend.array_module("gpu")
 
     tree = {"array": cupy.arange(4, dtype=cupy.float32), "tensor": Tensor(cupy.ones((2, 2)))}
     serialization.save(tree, tmp_path / "gpu.npz")

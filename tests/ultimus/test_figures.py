@@ -7,6 +7,7 @@ import numpy
 import pytest
 from PIL import Image
 
+from minigrad import backend
 from ultimus import figures, metrics, run_outputs
 from ultimus.datasets import RunData
 from ultimus.figures import plt
@@ -342,7 +343,7 @@ def test_confusion_heatmap_writes_counts_and_names_classes():
 
 @pytest.mark.gpu
 def test_cupy_inputs_give_the_same_results(tmp_path):
-    cupy = pytest.importorskip("cupy")
+    cupy = backend.array_module("gpu")
     images, pixels = normalized_batch(4, numpy.random.default_rng(8))
     true_labels = numpy.array([0, 1, 2, 3])
     predicted_labels = numpy.array([0, 2, 2, 1])
@@ -357,8 +358,8 @@ def test_cupy_inputs_give_the_same_results(tmp_path):
         cupy.asarray(true_labels),
         cupy.asarray(predicted_labels),
         CLASSES,
-        MEAN,
-        STD,
+        mean=MEAN,
+        std=STD,
     )
     panels = image_panels(figure)
     assert len(panels) == 2

@@ -1,0 +1,18 @@
+"""The NumPy twin of every fused kernel minigrad defines, by the kernel's name.
+
+A twin does the kernel's arithmetic with array operations: it takes the kernel's arguments in the
+kernel's order and writes its outputs in place. The stand-in runs it in the kernel's place, as one
+launch; the GPU tests check kernel and twin equal on a real device.
+"""
+from minigrad.optim.adam import adam_update
+
+TWINS = {"minigrad_fused_adam": adam_update}
+
+
+def twin_of(kernel_name):
+    """The twin of the kernel ``kernel_name``, or an error saying that a fused kernel needs one."""
+    if kernel_name not in TWINS:
+        raise NotImplementedError(
+            f"the stand-in has no NumPy twin for the kernel {kernel_name!r}: write its arithmetic as array operations "
+            "beside the kernel and name it in tests/standin_cupy/_twins.py")
+    return TWINS[kernel_name]
