@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_launches.py [--batch-size 512]
 
-The step is a run's own (ultimus.train.run_epoch on the run's model, Adam, One Cycle and augmented
+The step is a run's own (ultimus.training.train.run_epoch on the run's model, Adam, One Cycle and augmented
 loader), on the stand-in for CuPy (tests/standin_cupy), which counts every array operation that
 runs a kernel. The table gives, per Function, its calls and the launches of its forward and
 backward; then the launches outside Functions, by the function that made them (the data and its
@@ -23,10 +23,10 @@ import numpy
 
 from minigrad import backend
 from minigrad.tensor import Function
-from ultimus.config import TrainConfig
-from ultimus.datasets import RunData
-from ultimus.loaders import augment_epoch, seed_dropout
-from ultimus.train import prepare_run, run_epoch
+from ultimus.training.config import TrainConfig
+from ultimus.data.datasets import RunData
+from ultimus.data.loaders import augment_epoch, seed_dropout
+from ultimus.training.train import prepare_run, run_epoch
 
 STANDIN = "standin_cupy"
 TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")

@@ -22,9 +22,9 @@ import numpy
 from minigrad import Tensor, backend
 from minigrad import functional as F
 from minigrad.optim import Adam
-from ultimus.loaders import make_train_transform
+from ultimus.data.loaders import make_train_transform
 from ultimus.model import UltimusNet
-from ultimus.config import TrainConfig
+from ultimus.training.config import TrainConfig
 
 SPIN_SOURCE = r"""
 extern "C" __global__ void spin(long long cycles) {

@@ -1,10 +1,10 @@
 """The accuracy reference: the same Ultimus model and recipe trained in PyTorch (CPU), fed by
-the same data pipeline (ultimus.datasets and ultimus.loaders) as our run.
+the same data pipeline (ultimus.data.datasets and ultimus.data.loaders) as our run.
 
     python benchmarks/reference_torch.py --data ../shared/data/cifar10-jpeg.tar.gz --seeds 1 2 3
 
 Prints the test accuracy after each epoch and a line per seed at the end. Each epoch's
-augmentation is drawn exactly as in our run of the same seed (ultimus.loaders.augment_epoch);
+augmentation is drawn exactly as in our run of the same seed (ultimus.data.loaders.augment_epoch);
 PyTorch draws its own initial weights and dropout masks.
 """
 import argparse
@@ -15,9 +15,9 @@ import numpy
 import torch
 
 from torch_ultimus import TorchUltimusNet  # this script's folder is on sys.path when it is run
-from ultimus.config import TrainConfig
-from ultimus.datasets import prepare_data
-from ultimus.loaders import augment_epoch, make_eval_loader, make_train_loader
+from ultimus.training.config import TrainConfig
+from ultimus.data.datasets import prepare_data
+from ultimus.data.loaders import augment_epoch, make_eval_loader, make_train_loader
 
 
 def train_one_seed(config):

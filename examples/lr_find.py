@@ -1,6 +1,6 @@
 """LR range test of the Ultimus recipe: sweep the learning rate exponentially over a few hundred
 steps on a fresh model, draw the smoothed loss against it and print a suggested --max-lr
-(the rule: ultimus/lr_finder.py's docstring).
+(the rule: ultimus/diagnostics/lr_finder.py's docstring).
 
     python examples/lr_find.py --data ../shared/data/cifar10-jpeg.tar.gz --device cpu
 
@@ -10,10 +10,11 @@ line on stderr, as in train_cifar.py.
 """
 import os
 
-from ultimus.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
-from ultimus.config import TrainConfig, UsageError
-from ultimus.lr_finder import lr_range_test, save_lr_sweep
-from ultimus.run_directory import check_writable, fresh_path
+from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
+from ultimus.training.config import TrainConfig
+from ultimus.errors import UsageError
+from ultimus.diagnostics.lr_finder import lr_range_test, save_lr_sweep
+from ultimus.training.run_directory import check_writable, fresh_path
 
 
 def make_parser():

@@ -8,14 +8,14 @@ Errors are one line on stderr, as in train_cifar.py.
 """
 import os
 
-from ultimus.checkpoints import config_from_checkpoint, find_checkpoint, load_checkpoint, load_model
-from ultimus.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
-from ultimus.datasets import prepare_data
-from ultimus.history import write_history
-from ultimus.loaders import make_eval_loader
-from ultimus.run_directory import RunDirectory
-from ultimus.run_outputs import save_run_outputs
-from ultimus.train import run_epoch
+from ultimus.training.checkpoints import config_from_checkpoint, find_checkpoint, load_checkpoint, load_model
+from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
+from ultimus.data.datasets import prepare_data
+from ultimus.training.history import write_history
+from ultimus.data.loaders import make_eval_loader
+from ultimus.training.run_directory import RunDirectory
+from ultimus.training.run_outputs import save_run_outputs
+from ultimus.training.train import run_epoch
 
 
 def make_parser():

@@ -13,11 +13,11 @@ disk); Ctrl-C exits with 130 and SIGTERM with 143, both keeping the last checkpo
 import os
 import sys
 
-from ultimus.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
-from ultimus.config import RESUME_OVERRIDES, TrainConfig, option
+from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
+from ultimus.training.config import RESUME_OVERRIDES, TrainConfig, option
 from ultimus.model import SCALINGS, VARIANTS
-from ultimus.run_directory import OUTPUTS
-from ultimus.train import train
+from ultimus.training.run_directory import OUTPUTS
+from ultimus.training.train import train
 
 
 def make_parser():
@@ -80,7 +80,7 @@ def ignored_by_resume(given):
 
 def main(argv=None):
     """Parse ``argv``, train, print the final metrics; returns train()'s result, or exits after one
-    line on stderr (see :func:`ultimus.command_line.run_reporting_errors`)."""
+    line on stderr (see :func:`ultimus.training.command_line.run_reporting_errors`)."""
     argv = sys.argv[1:] if argv is None else argv
     arguments = vars(make_parser().parse_args(argv))
     debug = arguments.pop("debug")

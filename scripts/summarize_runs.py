@@ -20,7 +20,7 @@ import re
 import statistics
 import sys
 
-from ultimus.history import read_history
+from ultimus.training.history import read_history
 
 Run = collections.namedtuple("Run", "run seed split accuracy epochs epoch_seconds wall_seconds peak_mib")
 
@@ -49,7 +49,7 @@ def gnu_time(run):
 
 
 def history_run(run):
-    """The Run of a folder holding train_cifar.py's history.json (either layout, see ultimus.history)."""
+    """The Run of a folder holding train_cifar.py's history.json (either layout, see ultimus.training.history)."""
     history = read_history(run / "history.json")
     return Run(str(run), seed_of(run), history.eval_split, history.records[-1].eval_accuracy, len(history.records),
                statistics.median(history.column("seconds")), *gnu_time(run))

@@ -1,9 +1,15 @@
 """Helpers shared by the test files (on the path through ``pythonpath = tests`` in setup.cfg)."""
+import pathlib
+
 import numpy
 from PIL import Image
 
 import minigrad
 from minigrad import Tensor, gradcheck
+
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPOSITORY.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"  # the real data, beside a checkout
 
 
 def leaf(array, device="cpu"):

@@ -2,7 +2,7 @@
 import pytest
 
 from helpers import make_tiny_cifar
-from ultimus.figures import plt
+from ultimus.diagnostics.figures import plt
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import minigrad
 from minigrad import Tensor
 from minigrad.nn import summary
 from ultimus.model import Ultimus, UltimusNet
+from helpers import REPOSITORY
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 ASSIGNMENT_TABLE = pathlib.Path(__file__).with_name("assignment_layer_table.txt")
 
@@ -134,7 +134,7 @@ def test_the_pool_averages_the_whole_map_of_any_image_size():
 
 def test_the_pytorch_mirror_has_our_keys_and_computes_what_we_compute():
     torch = pytest.importorskip("torch")
-    spec = importlib.util.spec_from_file_location("torch_ultimus", ROOT / "benchmarks" / "torch_ultimus.py")
+    spec = importlib.util.spec_from_file_location("torch_ultimus", REPOSITORY / "benchmarks" / "torch_ultimus.py")
     torch_ultimus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(torch_ultimus)
     minigrad.manual_seed(0)
