@@ -18,6 +18,7 @@ from ultimus.training.config import TrainConfig
 from ultimus.errors import UsageError
 from ultimus.training.checkpoints import load_checkpoint
 from ultimus.training.train import train
+from helpers import REPOSITORY
 
 EPOCHS = 2
 
@@ -25,7 +26,6 @@ EPOCHS = 2
 # finished temporary file is about to replace ``name`` for the n-th time (inside atomic_write).
 CHILD = """
 import os, runpy, signal, sys
-from helpers import REPOSITORY
 target = os.environ.get("KILL_BEFORE_REPLACING")
 if target:
     name, count = target.split(":")
