@@ -8,7 +8,7 @@ import posixpath
 
 import numpy
 from PIL import Image
-from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
+from ultimus.progress import tqdm
 
 from ultimus.data.cifar10 import IMAGE_SIZE, IMAGE_SUFFIXES, OFFICIAL_FILES, SPLITS, Cifar10, where
 

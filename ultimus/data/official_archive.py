@@ -13,7 +13,7 @@ import posixpath
 import urllib.request
 
 import numpy
-from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
+from ultimus.progress import tqdm
 
 from minigrad.atomic import atomic_write
 from ultimus.data.cache import file_digest

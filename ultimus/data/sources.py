@@ -13,7 +13,7 @@ import os
 import pathlib
 import posixpath
 
-from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
+from ultimus.progress import tqdm
 
 from ultimus.data.cifar10 import IMAGE_SUFFIXES, OFFICIAL_FILES, where
 from ultimus.data.image_folder import image_root, read_image_folder

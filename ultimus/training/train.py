@@ -17,7 +17,7 @@ import os
 import time
 
 import numpy
-from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
+from ultimus.progress import tqdm
 
 from minigrad import Tensor, backend, no_grad
 from minigrad.atomic import atomic_write

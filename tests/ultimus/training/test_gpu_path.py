@@ -40,8 +40,7 @@ def test_a_gpu_run_interrupted_and_resumed_leaves_every_output_and_the_uninterru
     arguments = ["--device", "gpu", "--data", str(tiny_cifar_folder), "--cache-dir", str(tiny_cache), "--epochs", "2",
                  "--batch-size", "8", "--gradient-flow-every", "2", "--no-progress"]
     with monkeypatch.context() as without_figures:  # the numbers are all this run is for
-        without_figures.setattr(ultimus.training.train, "save_figures", lambda *_: None)
-        without_figures.setattr(ultimus.training.train, "save_attention_figure", lambda *_: None)
+        without_figures.setattr(ultimus.training.train, "save_run_outputs", lambda *_: None)
         uninterrupted = main([*arguments, "--out", str(tmp_path / "whole")]).history
     passes, real_run_epoch = [], ultimus.training.train.run_epoch
 

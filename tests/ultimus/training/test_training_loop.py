@@ -164,6 +164,19 @@ def test_the_eval_loader_yields_the_eval_split_in_its_order(tiny_config):
     numpy.testing.assert_allclose(numpy.concatenate(images), normalized, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("progress", [False, True])
+def test_an_epoch_iterates_its_loader_once(tiny_config, monkeypatch, progress):
+    """Each iter() of a DataLoader draws a shuffle (and starts a prefetch thread): a progress bar that
+    iterated it twice would make the run train on other batches than the same run without a bar."""
+    config = tiny_config()
+    data, mean, std = prepare_data(config)
+    loader = make_eval_loader(data, mean, std, config, "cpu")
+    iterations, real_iter = [], type(loader).__iter__
+    monkeypatch.setattr(type(loader), "__iter__", lambda self: iterations.append(1) or real_iter(self))
+    run_epoch(UltimusNet(), loader, progress=progress)
+    assert len(iterations) == 1
+
+
 # Each poison hits steps of epoch 2 (an epoch is 5 training and 1 test batch). inf and the overflow
 # are added, not multiplied, so that the gradients stay finite: a loss times inf would make the
 # weights NaN, and the later NaN losses would stop the run even where only NaN is caught. Two float32
