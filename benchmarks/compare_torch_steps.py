@@ -11,13 +11,13 @@ import argparse
 
 import numpy
 import torch
+from torch_ultimus import TorchUltimusNet  # this script's folder is on sys.path when it is run
 
 import minigrad
 from minigrad import Tensor
 from minigrad import functional as F
 from minigrad.optim import Adam
 from minigrad.optim.lr_scheduler import OneCycleLR
-from torch_ultimus import TorchUltimusNet  # this script's folder is on sys.path when it is run
 from ultimus.model import UltimusNet
 
 

@@ -6,6 +6,7 @@ captured on its own, replayed, and compared with the same work run eagerly.
 Each case runs in a process of its own, so a capture that leaves the context broken cannot spoil the next.
 Prints one line per case: replayed and equal, replayed but different, or refused (with CuPy's message).
 """
+import contextlib
 import subprocess
 import sys
 
@@ -118,10 +119,8 @@ def probe(name):
 
 
 def _end_capture_quietly(stream):
-    try:
+    with contextlib.suppress(Exception):  # the capture was already invalidated: nothing to end
         stream.end_capture()
-    except Exception:  # the capture was already invalidated: nothing to end
-        pass
 
 
 def _first_line(error):

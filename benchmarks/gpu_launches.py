@@ -23,9 +23,9 @@ import numpy
 
 from minigrad import backend
 from minigrad.tensor import Function
-from ultimus.training.config import TrainConfig
 from ultimus.data.datasets import RunData
 from ultimus.data.loaders import augment_epoch, seed_dropout
+from ultimus.training.config import TrainConfig
 from ultimus.training.train import prepare_run, run_epoch
 
 STANDIN = "standin_cupy"

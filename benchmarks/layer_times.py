@@ -12,11 +12,11 @@ convolution, see minigrad/functional/conv.py); the medians are in milliseconds.
 import argparse
 
 import numpy
+from step_time import median_step_seconds  # this script's folder is on sys.path when it is run
+from timing import synchronizer
 
 from minigrad import Tensor, backend
 from minigrad import functional as F
-from step_time import median_step_seconds  # this script's folder is on sys.path when it is run
-from timing import synchronizer
 from ultimus.model import DROPOUT
 
 STAGES = ((3, 16), (16, 32), (32, 48))  # (C_in, C_out) of the three convolutions

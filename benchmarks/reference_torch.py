@@ -13,11 +13,11 @@ import time
 
 import numpy
 import torch
-
 from torch_ultimus import TorchUltimusNet  # this script's folder is on sys.path when it is run
-from ultimus.training.config import TrainConfig
+
 from ultimus.data.datasets import prepare_data
 from ultimus.data.loaders import augment_epoch, make_eval_loader, make_train_loader
+from ultimus.training.config import TrainConfig
 
 
 def train_one_seed(config):

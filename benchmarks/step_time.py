@@ -21,11 +21,11 @@ import statistics
 import time
 
 import numpy
+from timing import synchronizer  # this script's folder is on sys.path when it is run
 
 from minigrad import Tensor, backend
 from minigrad import functional as F
 from minigrad.optim import Adam
-from timing import synchronizer  # this script's folder is on sys.path when it is run
 from ultimus.model import UltimusNet
 
 

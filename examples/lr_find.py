@@ -10,10 +10,10 @@ line on stderr, as in train_cifar.py.
 """
 import os
 
+from ultimus.diagnostics.lr_finder import lr_range_test, save_lr_sweep
+from ultimus.errors import UsageError
 from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
 from ultimus.training.config import TrainConfig
-from ultimus.errors import UsageError
-from ultimus.diagnostics.lr_finder import lr_range_test, save_lr_sweep
 from ultimus.training.run_directory import check_writable, fresh_path
 
 

@@ -8,11 +8,11 @@ Errors are one line on stderr, as in train_cifar.py.
 """
 import os
 
+from ultimus.data.datasets import prepare_data
+from ultimus.data.loaders import make_eval_loader
 from ultimus.training.checkpoints import config_from_checkpoint, find_checkpoint, load_checkpoint, load_model
 from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
-from ultimus.data.datasets import prepare_data
 from ultimus.training.history import write_history
-from ultimus.data.loaders import make_eval_loader
 from ultimus.training.run_directory import RunDirectory
 from ultimus.training.run_outputs import save_run_outputs
 from ultimus.training.train import run_epoch

@@ -13,9 +13,9 @@ disk); Ctrl-C exits with 130 and SIGTERM with 143, both keeping the last checkpo
 import os
 import sys
 
+from ultimus.model import SCALINGS, VARIANTS
 from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
 from ultimus.training.config import RESUME_OVERRIDES, TrainConfig, option
-from ultimus.model import SCALINGS, VARIANTS
 from ultimus.training.run_directory import OUTPUTS
 from ultimus.training.train import train
 
@@ -68,7 +68,7 @@ def make_parser():
 def given_options(parser, argv):
     """The TrainConfig fields set on the command line ``argv``, whatever their values."""
     unset = object()  # not a string, so argparse passes it through without converting it
-    parser.set_defaults(**{name: unset for name in vars(parser.parse_args([]))})
+    parser.set_defaults(**dict.fromkeys(vars(parser.parse_args([])), unset))
     return {name for name, value in vars(parser.parse_args(argv)).items() if value is not unset}
 
 

@@ -5,6 +5,7 @@ as whole batches, so that augmentation is vectorized, never a Python loop over
 samples. With ``prefetch`` the next batch is prepared in a background thread
 while the caller computes on the current one.
 """
+import contextlib
 import queue
 import threading
 
@@ -123,8 +124,6 @@ def _prefetched(batches, depth=2):
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting to put into a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 ready.get(timeout=0.01)
-            except queue.Empty:
-                pass
         worker.join()

@@ -200,7 +200,7 @@ def _failing_ops(ops, names, seed, samples):
     for position, function in enumerate(ops):
         inputs = [_float64_copy(tensor) for tensor in function.inputs]
         labels = [names.get(id(tensor)) for tensor in function.inputs]
-        _, failures = _check(lambda *tensors: _fresh_copy(function)(*tensors), inputs, labels, eps, atol, rtol, seed, samples)
+        _, failures = _check(lambda *tensors, function=function: _fresh_copy(function)(*tensors), inputs, labels, eps, atol, rtol, seed, samples)
         if failures:
             yield position, failures
 

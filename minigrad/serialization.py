@@ -104,7 +104,7 @@ def load(path):
         if set(obj) == {_ARRAY}:
             return archive[obj[_ARRAY]]
         if set(obj) == {_ITEMS}:
-            return {key: item for key, item in obj[_ITEMS]}
+            return dict(obj[_ITEMS])
         return obj
 
     with archive:

@@ -7,7 +7,6 @@ from PIL import Image
 import minigrad
 from minigrad import Tensor, gradcheck
 
-
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPOSITORY.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"  # the real data, beside a checkout
 

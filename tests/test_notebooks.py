@@ -1,7 +1,6 @@
 """The notebooks run top to bottom (on the CPU, ULTIMUS_NOTEBOOK_QUICK=1, on a tiny image folder),
 are committed clean, and a Ctrl-C in the training cell leaves the kernel alive and a run that resumes."""
 import json
-import os
 import pathlib
 import time
 
@@ -9,9 +8,8 @@ import pytest
 
 nbformat = pytest.importorskip("nbformat", reason="the notebook extra is not installed: pip install -e .[notebook]")
 nbclient = pytest.importorskip("nbclient", reason="the notebook extra is not installed: pip install -e .[notebook]")
-from jupyter_client.manager import start_new_kernel  # noqa: E402  (nbclient's own dependency)
-
 from helpers import make_tiny_cifar  # noqa: E402  (after the skips: without the extra nothing is needed)
+from jupyter_client.manager import start_new_kernel  # noqa: E402  (nbclient's own dependency)
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 COMMITTED_SIZE_LIMIT = 300_000  # bytes: docs' rule for small files holds for notebooks too

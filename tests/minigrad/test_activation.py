@@ -6,10 +6,10 @@ import warnings
 
 import numpy
 import pytest
+from helpers import assert_same_outputs_and_gradients, check_elementwise, leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck, nn
-from helpers import assert_same_outputs_and_gradients, check_elementwise, leaf
 
 RNG = numpy.random.default_rng(4)
 

@@ -1,11 +1,11 @@
 """add, sub, mul, div, neg, pow, matmul: values against NumPy, gradients against finite differences."""
 import numpy
 import pytest
+from helpers import leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
 from minigrad.functional.arithmetic import unbroadcast
-from helpers import leaf
 
 RNG = numpy.random.default_rng(0)
 

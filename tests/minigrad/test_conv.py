@@ -1,9 +1,9 @@
 """conv2d: forward against a per-output-pixel loop, gradients against finite differences and PyTorch."""
 import numpy
 import pytest
+from helpers import assert_same_outputs_and_gradients, outputs_and_gradients
 
 from minigrad import Tensor, backend, gradcheck
-from helpers import assert_same_outputs_and_gradients, outputs_and_gradients
 from minigrad.functional import batch_norm, conv2d, conv2d_simple, relu
 from minigrad.functional.conv import col2im, im2col, pad_spatial, sliding_output_shape
 from minigrad.layout import batch_first, batch_last

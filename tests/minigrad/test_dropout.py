@@ -2,10 +2,10 @@
 memory order (the mask follows x's layout)."""
 import numpy
 import pytest
+from helpers import assert_same_outputs_and_gradients
 
 import minigrad
 from minigrad import Tensor, backend, gradcheck
-from helpers import assert_same_outputs_and_gradients
 from minigrad.functional import dropout, dropout_simple
 from minigrad.functional.dropout import Dropout
 

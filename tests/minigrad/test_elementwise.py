@@ -3,10 +3,10 @@ import math
 
 import numpy
 import pytest
+from helpers import check_elementwise, leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
-from helpers import check_elementwise, leaf
 
 RNG = numpy.random.default_rng(1)
 

@@ -3,13 +3,13 @@ import re
 
 import numpy
 import pytest
+from helpers import leaf
 
 import minigrad
 import minigrad.functional as F
 from minigrad import Function, GradcheckError, Tensor, gradcheck, nn
 from minigrad.gradcheck import numerical_gradient
 from minigrad.graph import ops_in_forward_order
-from helpers import leaf
 
 RNG = numpy.random.default_rng(6)
 

@@ -5,11 +5,11 @@ import shutil
 
 import numpy
 import pytest
+from helpers import leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, nn, no_grad
 from minigrad.graph import figure, ops_in_forward_order, render, to_dot
-from helpers import leaf
 
 NODE = re.compile(r'^  (\w+) \[label="([^"]*)"')
 EDGE = re.compile(r"^  (\w+) -> (\w+)$")

@@ -1,10 +1,10 @@
 """linear: forward against NumPy's x @ W.T + b, gradients against finite differences."""
 import numpy
 import pytest
+from helpers import outputs_and_gradients
 
 from minigrad import Tensor, gradcheck
 from minigrad.functional import linear
-from helpers import outputs_and_gradients
 
 
 def make_inputs(x_shape, out_features, with_bias, seed=0):

@@ -3,10 +3,10 @@ import math
 
 import numpy
 import pytest
+from helpers import assert_same_outputs_and_gradients, leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
-from helpers import assert_same_outputs_and_gradients, leaf
 
 RNG = numpy.random.default_rng(5)
 REDUCTIONS = ["mean", "sum", "none"]

@@ -3,9 +3,9 @@ through the statistics against finite differences and PyTorch, and each fast bac
 its plain composition."""
 import numpy
 import pytest
+from helpers import assert_same_outputs_and_gradients
 
 from minigrad import Tensor, backend, gradcheck, nn
-from helpers import assert_same_outputs_and_gradients
 from minigrad.functional import batch_norm, batch_norm_simple, layer_norm, layer_norm_simple
 from minigrad.layout import batch_first, batch_last
 

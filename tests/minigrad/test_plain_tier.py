@@ -2,12 +2,12 @@
 so autograd derives its backward; Im2col, whose backward is col2im, is the one op it adds."""
 import numpy
 import pytest
+from helpers import leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
 from minigrad.functional.conv import Im2col
 from minigrad.graph import ops_in_forward_order
-from helpers import leaf
 
 GENERAL_OPS = {"Add", "Sub", "Mul", "Div", "Neg", "Pow", "MatMul", "Exp", "Log", "Sqrt", "Tanh", "Sum", "Mean",
                "Reshape", "GetItem", "LogSoftmax", "Im2col"}

@@ -1,9 +1,9 @@
 """avg_pool2d and global_avg_pool2d: forward against loops, gradients against finite differences."""
 import numpy
 import pytest
+from helpers import assert_same_outputs_and_gradients
 
 from minigrad import Tensor, gradcheck
-from helpers import assert_same_outputs_and_gradients
 from minigrad.functional import avg_pool2d, avg_pool2d_simple, global_avg_pool2d
 from minigrad.layout import batch_last
 

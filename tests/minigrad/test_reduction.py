@@ -1,10 +1,10 @@
 """sum, mean, max over every kind of axis argument; max's gradient at ties."""
 import numpy
 import pytest
+from helpers import leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, gradcheck
-from helpers import leaf
 
 RNG = numpy.random.default_rng(2)
 AXES = [None, 0, 1, -1, (0, 2), (-1, 0), (0, 1, 2)]

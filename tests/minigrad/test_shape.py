@@ -1,10 +1,10 @@
 """reshape, flatten, transpose, swapaxes, broadcast_to, getitem, concatenate, stack, to_device."""
 import numpy
 import pytest
+from helpers import leaf
 
 import minigrad.functional as F
 from minigrad import Tensor, backend, gradcheck
-from helpers import leaf
 
 RNG = numpy.random.default_rng(3)
 

@@ -1,10 +1,10 @@
 """Tensor and the autograd engine: construction, accumulation, graph shapes, no_grad, detach, errors."""
 import numpy
 import pytest
+from helpers import leaf
 
 import minigrad.functional as F
 from minigrad import Function, Tensor, backend, is_grad_enabled, no_grad
-from helpers import leaf
 
 
 def grad_on_cpu(tensor):
@@ -102,9 +102,8 @@ def test_no_grad_records_nothing_and_restores_the_state():
         assert not is_grad_enabled()  # a nested block leaves the outer one in force
     assert is_grad_enabled()
     assert not y.requires_grad and y.grad_fn is None
-    with pytest.raises(ZeroDivisionError):
-        with no_grad():
-            1 / 0
+    with pytest.raises(ZeroDivisionError), no_grad():
+        1 / 0
     assert is_grad_enabled()
     assert (x * 2).requires_grad
 

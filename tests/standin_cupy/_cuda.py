@@ -22,6 +22,6 @@ class Device:
         return False
 
 
-def getDeviceCount():  # noqa: N802 (CUDA's name)
+def getDeviceCount():
     """cupy.cuda.runtime.getDeviceCount: the stand-in has one device."""
     return 1

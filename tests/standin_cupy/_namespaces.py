@@ -10,11 +10,11 @@ import types
 
 import numpy
 
-from standin_cupy import _cuda as cuda, _ledger as ledger
+from standin_cupy import _cuda as cuda
+from standin_cupy import _ledger as ledger
 from standin_cupy._arrays import call_numpy, from_numpy, ndarray, unwrap
 from standin_cupy._names import check_name
 from standin_cupy._twins import twin_of
-
 
 _MISSING = object()
 

@@ -1,7 +1,7 @@
 """Fixtures of the application tests: a tiny CIFAR-10 built on disk (whole training runs fit in a unit test), no figure left open."""
 import pytest
-
 from helpers import make_tiny_cifar
+
 from ultimus.diagnostics.figures import plt
 
 

@@ -6,13 +6,12 @@ import pathlib
 
 import numpy
 import pytest
+from helpers import REPOSITORY
 
 import minigrad
 from minigrad import Tensor
 from minigrad.nn import summary
 from ultimus.model import Ultimus, UltimusNet
-from helpers import REPOSITORY
-
 
 ASSIGNMENT_TABLE = pathlib.Path(__file__).with_name("assignment_layer_table.txt")
 

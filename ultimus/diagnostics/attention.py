@@ -17,8 +17,8 @@ import numpy
 from minigrad import backend
 from minigrad.checks import positive_integer
 from minigrad.tensor import Tensor, no_grad
-from ultimus.model import Ultimus
 from ultimus.diagnostics.figures import plt, save_figure
+from ultimus.model import Ultimus
 
 
 def attention_blocks(model):

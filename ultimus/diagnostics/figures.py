@@ -12,17 +12,16 @@ images a figure shows are copied).
 """
 import math
 
+# No backend is forced: PNGs are drawn by Agg whatever the backend, a machine without a display
+# falls back to Agg by itself, and a notebook keeps its inline backend to show the figure_* results.
+import matplotlib.pyplot as plt
 import numpy
+from matplotlib.ticker import MaxNLocator
 
 from minigrad.atomic import atomic_write
 from minigrad.backend import get_array_module
 from minigrad.checks import positive_integer
 from ultimus.diagnostics.metrics import check_same_length, class_indices, confusion_matrix, to_host
-
-# No backend is forced: PNGs are drawn by Agg whatever the backend, a machine without a display
-# falls back to Agg by itself, and a notebook keeps its inline backend to show the figure_* results.
-import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 
 SAMPLE_GRID_TITLE = "Training samples after augmentation"
 MISCLASSIFIED_TITLE = "Misclassified images"

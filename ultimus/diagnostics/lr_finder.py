@@ -24,12 +24,12 @@ import numpy
 from minigrad import Tensor, backend
 from minigrad import functional as F
 from minigrad.optim import Adam
-from ultimus.training.config import check_config, check_data_fits
-from ultimus.errors import UsageError
 from ultimus.data.datasets import prepare_data
-from ultimus.diagnostics.figures import plt, save_figure
 from ultimus.data.loaders import augment_epoch, make_train_loader, seed_dropout
+from ultimus.diagnostics.figures import plt, save_figure
+from ultimus.errors import UsageError
 from ultimus.model import UltimusNet
+from ultimus.training.config import check_config, check_data_fits
 
 BETA = 0.98  # smoothing of the loss, fastai's
 BLOW_UP = 4.0  # stop once the smoothed loss exceeds this many times its best

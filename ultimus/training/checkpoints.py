@@ -7,11 +7,11 @@ import zipfile
 import zlib
 
 from minigrad import serialization
-from ultimus.training.config import RESUME_OVERRIDES, TrainConfig, check_config
-from ultimus.errors import UsageError
 from ultimus.data.cifar10 import CLASS_COUNT
-from ultimus.training.history import History
+from ultimus.errors import UsageError
 from ultimus.model import PARALLEL_LISTS_KEY, UltimusNet
+from ultimus.training.config import RESUME_OVERRIDES, TrainConfig, check_config
+from ultimus.training.history import History
 from ultimus.training.run_directory import CHECKPOINT, fresh_run_directory, output_path
 
 PARTS = ("model", "optimizer", "scheduler", "train_loader", "config", "epoch", "history")

@@ -2,11 +2,11 @@
 ``ultimus.diagnostics.figures``, attention.png, gradient_flow.png, and report.md that links them all."""
 import numpy
 
+from ultimus.data.datasets import balanced_subset
+from ultimus.data.loaders import make_train_transform
 from ultimus.diagnostics import figures
 from ultimus.diagnostics.attention import save_attention, summarize_attention
-from ultimus.data.datasets import balanced_subset
 from ultimus.diagnostics.gradient_flow import save_gradient_flow
-from ultimus.data.loaders import make_train_transform
 from ultimus.training.report import write_report
 from ultimus.training.run_directory import output_path
 

@@ -17,23 +17,23 @@ import os
 import time
 
 import numpy
-from ultimus.progress import tqdm
 
 from minigrad import Tensor, backend, no_grad
+from minigrad import functional as F
 from minigrad.atomic import atomic_write
 from minigrad.data import DataLoader
-from minigrad import functional as F
 from minigrad.nn import summary
 from minigrad.optim import Adam
 from minigrad.optim.lr_scheduler import OneCycleLR
+from ultimus.data.datasets import prepare_data
+from ultimus.data.loaders import augment_epoch, make_eval_loader, make_train_loader, seed_dropout
+from ultimus.diagnostics.gradient_flow import GradientFlow, merge_records
+from ultimus.model import UltimusNet
+from ultimus.progress import tqdm
 from ultimus.training.checkpoints import choose_out, choose_run, save_checkpoint
 from ultimus.training.config import check_config, check_data_fits
-from ultimus.data.datasets import prepare_data
-from ultimus.diagnostics.gradient_flow import GradientFlow, merge_records
 from ultimus.training.history import EpochRecord, History, write_history
 from ultimus.training.interrupts import end_of_step, interrupts_between_steps
-from ultimus.data.loaders import augment_epoch, make_eval_loader, make_train_loader, seed_dropout
-from ultimus.model import UltimusNet
 from ultimus.training.run_directory import CHECKPOINT, RunDirectory, output_path
 from ultimus.training.run_outputs import save_run_outputs, what_is_kept
 

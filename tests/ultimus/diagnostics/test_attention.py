@@ -1,13 +1,13 @@
 """ultimus.diagnostics.attention: the blocks' attention maps read with hooks, their summary over a loader, the figure."""
 import numpy
 import pytest
+from helpers import tiny_model
 from PIL import Image
 
 import minigrad
 from minigrad import Tensor
 from minigrad.data import ArrayDataset, DataLoader
 from ultimus.diagnostics.attention import attention_maps, recording_attention, save_attention, summarize_attention
-from helpers import tiny_model
 
 CLASSES = ("plane", "car", "bird")
 

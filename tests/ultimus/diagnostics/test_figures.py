@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from minigrad import backend
-from ultimus.diagnostics import figures, metrics
-from ultimus.training import run_outputs
 from ultimus.data.datasets import RunData
+from ultimus.diagnostics import figures, metrics
 from ultimus.diagnostics.figures import plt
+from ultimus.training import run_outputs
 from ultimus.training.history import EpochRecord, History
 
 CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

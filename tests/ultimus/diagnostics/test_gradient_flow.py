@@ -3,13 +3,13 @@ import json
 
 import numpy
 import pytest
+from helpers import tiny_model
 from PIL import Image
 
 from minigrad import Tensor
 from minigrad import functional as F
 from minigrad.optim import Adam
 from ultimus.diagnostics.gradient_flow import GradientFlow, moments, save_gradient_flow
-from helpers import tiny_model
 
 
 def train(model, flow, steps, inspect=None):

@@ -4,14 +4,13 @@ import sys
 
 import numpy
 import pytest
+from helpers import REPOSITORY, tiny_model
 
 from ultimus.diagnostics.figures import plt
 from ultimus.diagnostics.lr_finder import LRSweep, exponential_lrs, figure_lr_sweep, lr_sweep, save_lr_sweep, suggest_lr
-from helpers import tiny_model
 
-from helpers import REPOSITORY
 sys.path.insert(0, str(REPOSITORY / "examples"))
-from lr_find import main  # noqa: E402
+from lr_find import main
 
 
 def tiny_batches(count=3, size=6):

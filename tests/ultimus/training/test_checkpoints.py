@@ -6,10 +6,10 @@ import pytest
 import ultimus.data.datasets
 import ultimus.training.train
 from minigrad import serialization
-from ultimus.training.checkpoints import load_checkpoint
-from ultimus.training.config import TrainConfig
 from ultimus.errors import UsageError
 from ultimus.model import UltimusNet
+from ultimus.training.checkpoints import load_checkpoint
+from ultimus.training.config import TrainConfig
 from ultimus.training.train import train
 
 

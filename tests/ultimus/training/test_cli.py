@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import REPOSITORY
 
 import ultimus.data.datasets
 import ultimus.training.run_outputs
@@ -16,10 +17,9 @@ from ultimus.training.checkpoints import load_checkpoint
 from ultimus.training.history import read_history
 from ultimus.training.run_directory import OUTPUTS, fresh_run_directory
 
-from helpers import REPOSITORY
 sys.path.insert(0, str(REPOSITORY / "examples"))
-from plot_run import main as plot_run  # noqa: E402
-from train_cifar import main  # noqa: E402
+from plot_run import main as plot_run
+from train_cifar import main
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
 """One error contract for the three commands (ultimus/training/command_line.py): a usage error is one line
 and exit 2, and --help shows only the defaults that mean something."""
-import os
 import sys
 
 import pytest
-
 from helpers import REPOSITORY
+
 sys.path.insert(0, str(REPOSITORY / "examples"))
-import lr_find  # noqa: E402
-import plot_run  # noqa: E402
-import train_cifar  # noqa: E402
+import lr_find
+import plot_run
+import train_cifar
 
 COMMANDS = [train_cifar, plot_run, lr_find]
 

@@ -10,15 +10,15 @@ import sys
 import time
 
 import pytest
+from helpers import REPOSITORY
 
 import ultimus.training.train
 from minigrad import serialization
-from ultimus.training.history import read_history
-from ultimus.training.config import TrainConfig
 from ultimus.errors import UsageError
 from ultimus.training.checkpoints import load_checkpoint
+from ultimus.training.config import TrainConfig
+from ultimus.training.history import read_history
 from ultimus.training.train import train
-from helpers import REPOSITORY
 
 EPOCHS = 2
 

@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from helpers import REPOSITORY
 
 import ultimus.training.train
 from minigrad import backend
 from minigrad import functional as F
-from helpers import REPOSITORY
 from ultimus.training.history import read_history
 
 ROOT = str(REPOSITORY)

@@ -16,28 +16,25 @@ def press_ctrl_c():
 
 def test_a_ctrl_c_during_a_step_is_raised_at_its_end():
     steps_finished = []
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts_between_steps():
-            for step in range(3):
-                press_ctrl_c()
-                steps_finished.append(step)  # the rest of the step still runs
-                end_of_step()
+    with pytest.raises(KeyboardInterrupt), interrupts_between_steps():
+        for step in range(3):
+            press_ctrl_c()
+            steps_finished.append(step)  # the rest of the step still runs
+            end_of_step()
     assert steps_finished == [0]
 
 
 def test_a_second_ctrl_c_in_the_same_step_interrupts_at_once():
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts_between_steps():
-            press_ctrl_c()
-            press_ctrl_c()
-            pytest.fail("the second Ctrl-C should have interrupted the step")
+    with pytest.raises(KeyboardInterrupt), interrupts_between_steps():
+        press_ctrl_c()
+        press_ctrl_c()
+        pytest.fail("the second Ctrl-C should have interrupted the step")
 
 
 def test_a_ctrl_c_after_the_last_step_is_raised_when_the_block_ends_and_the_handler_is_restored():
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts_between_steps():
-            press_ctrl_c()
+    with pytest.raises(KeyboardInterrupt), interrupts_between_steps():
+        press_ctrl_c()
     assert signal.getsignal(signal.SIGINT) is before
 
 

@@ -1,13 +1,12 @@
 """examples/plot_run.py: the command's one-line errors. (It redraws every output of a run:
 test_cli.py, after an interrupt during a run's last figures.)"""
-import os
 import sys
 
 import pytest
-
 from helpers import REPOSITORY
+
 sys.path.insert(0, str(REPOSITORY / "examples"))
-from plot_run import main  # noqa: E402
+from plot_run import main
 
 
 def run(capsys, *arguments):

@@ -1,12 +1,13 @@
 """report.md and the per-class accuracy it shows."""
 import math
 import os
+import pathlib
 
 import numpy
 
+from ultimus.diagnostics.metrics import per_class_accuracy
 from ultimus.training.config import TrainConfig
 from ultimus.training.history import EpochRecord, History
-from ultimus.diagnostics.metrics import per_class_accuracy
 from ultimus.training.report import write_report
 
 CLASSES = ["cat", "dog", "ship"]
@@ -24,7 +25,7 @@ def test_the_report_holds_the_config_metrics_per_class_table_and_the_figures_pre
     (tmp_path / "curves.png").write_bytes(b"\x89PNG")
     history = History("validation", [EpochRecord(1, 2.0, 0.25, 1.5, 0.5, 0.001, 3.0)])
     path = write_report(str(tmp_path), TrainConfig(epochs=4, seed=7), history, TRUE, PREDICTED, CLASSES)
-    report = open(path).read()
+    report = pathlib.Path(path).read_text()
     assert "| seed | 7 |" in report and "After epoch 1 of 4:" in report
     assert "| validation accuracy | 0.5000 |" in report
     assert "| cat | 4 | 0.7500 |\n| dog | 2 | 0.5000 |\n| ship | 0 | no images |" in report

@@ -11,9 +11,8 @@ def test_a_claimed_directory_is_refused_and_its_holders_lock_kept(tmp_path):
     out = tmp_path / "run"
     with RunDirectory(str(out)):
         lock = (out / "run.lock").read_text()
-        with pytest.raises(UsageError, match=f"is in use by the run with pid {os.getpid()}"):
-            with RunDirectory(str(out)):
-                pass
+        with pytest.raises(UsageError, match=f"is in use by the run with pid {os.getpid()}"), RunDirectory(str(out)):
+            pass
         assert (out / "run.lock").read_text() == lock
     assert os.listdir(out) == []
 

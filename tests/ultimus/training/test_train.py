@@ -5,16 +5,16 @@ import sys
 
 import numpy
 import pytest
+from helpers import REPOSITORY, SHARED_DATA
 from PIL import Image
 
 import ultimus.data.datasets
 from ultimus.data.cifar10 import Cifar10
-from ultimus.training.config import TrainConfig
-from ultimus.errors import UsageError
-from ultimus.training.history import read_history
 from ultimus.data.datasets import hold_out_validation, prepare_data
+from ultimus.errors import UsageError
+from ultimus.training.config import TrainConfig
+from ultimus.training.history import read_history
 from ultimus.training.train import train
-from helpers import REPOSITORY, SHARED_DATA
 
 SHARED_DATA = str(SHARED_DATA)  # the command line and TrainConfig take a path string
 needs_real_data = pytest.mark.skipif(not os.path.exists(SHARED_DATA), reason=f"real CIFAR-10 archive not found at {SHARED_DATA}")

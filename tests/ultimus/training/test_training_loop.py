@@ -1,6 +1,7 @@
 """The training loop on a tiny synthetic CIFAR-10 (runs in every checkout): a golden history,
 resume, the lr schedule, evaluation, divergence."""
 import os
+import pathlib
 
 import numpy
 import pytest
@@ -10,12 +11,12 @@ import ultimus.training.train
 from minigrad import Tensor, no_grad, serialization
 from minigrad import functional as F
 from minigrad.optim import Adam
-from ultimus.training.history import read_history
-from ultimus.training.config import TrainConfig
-from ultimus.errors import UsageError
-from ultimus.model import UltimusNet
 from ultimus.data.datasets import prepare_data
 from ultimus.data.loaders import make_eval_loader
+from ultimus.errors import UsageError
+from ultimus.model import UltimusNet
+from ultimus.training.config import TrainConfig
+from ultimus.training.history import read_history
 from ultimus.training.train import run_epoch, train
 
 # Recorded once from train(tiny_config(max_lr=0.05)) below (a peak high enough that the tiny model
@@ -98,10 +99,10 @@ def test_gradient_flow_is_recorded_across_epochs_without_changing_the_run(tiny_c
 
 def test_a_run_writes_its_attention_maps_and_a_report_linking_every_figure(tiny_config):
     out = train(tiny_config(epochs=1)).out
-    report = open(f"{out}/report.md").read()
+    report = pathlib.Path(out, "report.md").read_text()
     for figure in ("curves.png", "confusion_matrix.png", "misclassified.png", "augmented_samples.png",
                    "gradient_flow.png", "attention.png"):
-        assert open(f"{out}/{figure}", "rb").read(4) == b"\x89PNG", figure
+        assert pathlib.Path(out, figure).read_bytes()[:4] == b"\x89PNG", figure
         assert f"]({figure})" in report, figure
     assert "| airplane | 2 |" in report  # the tiny test split: 2 images per class
 
@@ -209,9 +210,9 @@ def test_a_non_finite_loss_or_loss_sum_stops_the_run_and_keeps_the_last_epoch(
     assert ultimus.training.checkpoints.load_checkpoint(f"{config.out}/checkpoint.npz")["epoch"] == 1
     assert read_history(f"{config.out}/history.json").column("epoch") == [1]
     for figure in ("augmented_samples.png", "curves.png", "misclassified.png", "confusion_matrix.png"):
-        assert open(f"{config.out}/{figure}", "rb").read(4) == b"\x89PNG", figure
+        assert pathlib.Path(config.out, figure).read_bytes()[:4] == b"\x89PNG", figure
     assert not any(name.endswith((".lock", ".tmp")) for name in os.listdir(config.out))
-    report = open(f"{config.out}/report.md").read()
+    report = pathlib.Path(config.out, "report.md").read_text()
     assert "Diverged after epoch 1." in report and "After epoch 1 of 3" in report
 
 
