@@ -3,20 +3,12 @@ import numpy
 from PIL import Image
 
 import minigrad
-from minigrad import Tensor, gradcheck
+from minigrad import Tensor
 
 
 def leaf(array, device="cpu"):
     """A float64 leaf that requires grad, as gradcheck wants."""
     return Tensor(array, requires_grad=True, dtype="float64", device=device)
-
-
-def check_elementwise(op, reference, array, device="cpu"):
-    """op's values against ``reference``, a function of one number applied element by element (the slow,
-    obviously correct reference), and op's gradient against finite differences."""
-    x = leaf(array, device)
-    numpy.testing.assert_allclose(op(x).numpy(), numpy.vectorize(reference)(array), rtol=1e-12)
-    assert gradcheck(op, [x])
 
 
 def outputs_and_gradients(fn, arrays, upstream, device="cpu", dtype="float64"):
