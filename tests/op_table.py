@@ -359,8 +359,8 @@ def broadcast_target(draw):
 
 @st.composite
 def an_index(draw):
-    """Per axis an int (maybe negative), a slice (maybe stepping backwards), or nothing; at most one index list
-    (repeats included); maybe a new axis or an ellipsis."""
+    """Per leading axis an int (maybe negative), a slice (maybe stepping backwards) or an index list (at most one,
+    repeats included); then a new axis anywhere, or an ellipsis at the end."""
     rng = numpy.random.default_rng(draw(SEEDS))
     shape = draw(shapes(min_dims=1))
     index, used_list = [], False
@@ -374,7 +374,10 @@ def an_index(draw):
         else:
             index.append(draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=4)))
             used_list = True
-    index.insert(draw(st.integers(0, len(index))), draw(st.sampled_from([None, Ellipsis])))
+    if draw(st.booleans()):
+        index.insert(draw(st.integers(0, len(index))), None)  # a new axis, anywhere
+    else:
+        index.append(Ellipsis)  # the axes not indexed, spelled out
     return Case([normal(rng, shape)], {"index": tuple(index)})
 
 
