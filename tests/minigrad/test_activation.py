@@ -1,6 +1,6 @@
-"""The activations: relu, leaky_relu, sigmoid, tanh and gelu against their definitions one number at a time,
-gradients, the chosen subgradients at kinks, gelu's fast backward against autograd through gelu_simple; softmax
-and log_softmax from the definition, with stability for logits around +-1e3."""
+"""The activations beyond the op table (tests/op_table.py): the chosen subgradients at kinks, infinities and
+extremes, layouts, the layers, the errors; softmax and log_softmax's default axis and their stability for logits
+around +-1e3."""
 import math
 import warnings
 
@@ -17,9 +17,6 @@ RNG = numpy.random.default_rng(4)
 def away_from_zero(*shape):
     """|x| in [0.1, 2]: finite differences with eps = 1e-6 never cross a kink at 0."""
     return RNG.uniform(0.1, 2.0, shape) * RNG.choice([-1.0, 1.0], shape)
-
-
-# op, its reference on one number, and inputs away from its kinks
 
 
 def test_relu_keeps_a_batch_last_layout():

@@ -16,9 +16,6 @@ def away_from_zero(*shape):
     return RNG.uniform(0.5, 1.5, shape) * RNG.choice([-1.0, 1.0], shape)
 
 
-# Broadcasting in both directions, and 0-d operands on either side.
-
-
 @pytest.mark.parametrize(
     "expression",
     [lambda a: a + 2.5, lambda a: 2.5 + a, lambda a: a - 2.5, lambda a: 2.5 - a, lambda a: a * 3, lambda a: 3 * a,

@@ -7,11 +7,6 @@ import minigrad.functional as F
 from minigrad import Tensor
 from helpers import leaf
 
-RNG = numpy.random.default_rng(1)
-
-
-# op, its reference on one number, and inputs inside its domain
-
 
 def test_clip_at_the_bounds_passes_the_gradient():
     x = leaf([-2.0, 0.0, 0.5, 1.0, 3.0])

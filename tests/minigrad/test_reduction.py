@@ -6,13 +6,6 @@ import minigrad.functional as F
 from minigrad import Tensor
 from helpers import leaf
 
-RNG = numpy.random.default_rng(2)
-
-
-def distinct_values(*shape):
-    """Values at least 0.1 apart, so finite differences never create or break a tie in max."""
-    return RNG.permutation(numpy.prod(shape)).reshape(shape) * 0.1 + RNG.uniform(0, 0.01, shape)
-
 
 def test_max_splits_the_gradient_equally_between_ties():
     x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [5.0, 0.0, 1.0]])
