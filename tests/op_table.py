@@ -1,5 +1,7 @@
 """The table of minigrad's differentiable ops: each op once, with how to draw its inputs, its slow reference,
-its plain twin and its PyTorch counterpart. tests/minigrad/test_op_table.py generates the tests from it.
+its plain twin and its PyTorch counterpart. tests/minigrad/test_op_table.py generates the tests from it. The keys
+are the names that minigrad.functional exports (a ``..._simple`` twin is its fast op's ``plain``); a test fails
+when an exported op has no entry and is not in EXCLUDED. Adding an op's entry is README's "Test it" step.
 
 An entry (``Op``) holds:
 - op: the minigrad op, called as ``op(*tensors, **params)``;
@@ -430,14 +432,12 @@ def clip_of_a_number(value, low, high):
     return min(max(value, -math.inf if low is None else low), math.inf if high is None else high)
 
 
-def where_inputs():
+@st.composite
+def where_inputs(draw):
     """A condition and two branches, all three broadcast together."""
-    @st.composite
-    def draw_case(draw):
-        rng = numpy.random.default_rng(draw(SEEDS))
-        condition, a, b = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3)).input_shapes
-        return Case([normal(rng, a), normal(rng, b)], {"condition": rng.random(condition) > 0.5})
-    return draw_case()
+    rng = numpy.random.default_rng(draw(SEEDS))
+    condition, a, b = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3)).input_shapes
+    return Case([normal(rng, a), normal(rng, b)], {"condition": rng.random(condition) > 0.5})
 
 
 OPS = {
