@@ -392,8 +392,10 @@ def _scalar_dtype(value, tensors):
 
     That of the first floating tensor; among integer tensors a float scalar
     becomes float32 (so int_tensor * 2.5 is not truncated) and an integer one
-    takes the tensors' dtype.
+    takes the tensors' dtype. A boolean stays boolean (where's condition).
     """
+    if isinstance(value, (bool, numpy.bool_)):
+        return numpy.bool_
     floating = [tensor.dtype for tensor in tensors if tensor.dtype.kind == "f"]
     if floating:
         return floating[0]

@@ -1,10 +1,21 @@
 """Shared fixtures: `gpu`-marked tests run on the real GPU when CuPy sees one, else on the stand-in for CuPy."""
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 from minigrad import backend
 
 STANDIN = "standin_cupy"  # tests/standin_cupy, importable through `pythonpath = tests` in setup.cfg
 REAL_GPU = backend.gpu_available()
+
+# Random inputs (tests/minigrad/test_op_table.py): in CI (the CI variable set) the same examples at every run, so
+# that a run is reproducible; elsewhere fresh ones, and more of them. The `device` fixture is a parameter, the same
+# for every example of a test, hence the function-scoped fixture check is off.
+QUIET = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, max_examples=8, database=None, print_blob=True, **QUIET)
+settings.register_profile("dev", max_examples=25, **QUIET)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import numpy
 from PIL import Image
 
 import minigrad
-from minigrad import Tensor, gradcheck
+from minigrad import Tensor
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPOSITORY.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"  # the real data, beside a checkout
@@ -14,14 +14,6 @@ SHARED_DATA = REPOSITORY.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"  # t
 def leaf(array, device="cpu"):
     """A float64 leaf that requires grad, as gradcheck wants."""
     return Tensor(array, requires_grad=True, dtype="float64", device=device)
-
-
-def check_elementwise(op, reference, array, device="cpu"):
-    """op's values against ``reference``, a function of one number applied element by element (the slow,
-    obviously correct reference), and op's gradient against finite differences."""
-    x = leaf(array, device)
-    numpy.testing.assert_allclose(op(x).numpy(), numpy.vectorize(reference)(array), rtol=1e-12)
-    assert gradcheck(op, [x])
 
 
 def outputs_and_gradients(fn, arrays, upstream, device="cpu", dtype="float64"):

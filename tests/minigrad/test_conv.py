@@ -1,10 +1,12 @@
-"""conv2d: forward against a per-output-pixel loop, gradients against finite differences and PyTorch."""
+"""conv2d beyond the op table (tests/op_table.py): a frozen weight, the model's first layer, batch-last input,
+the chain of the model's stage, im2col and col2im, and the errors."""
 import numpy
 import pytest
-from helpers import assert_same_outputs_and_gradients, outputs_and_gradients
+from helpers import outputs_and_gradients
+from op_table import conv2d_by_loops
 
-from minigrad import Tensor, backend, gradcheck
-from minigrad.functional import batch_norm, conv2d, conv2d_simple, relu
+from minigrad import Tensor, gradcheck
+from minigrad.functional import batch_norm, conv2d, relu
 from minigrad.functional.conv import col2im, im2col, pad_spatial, sliding_output_shape
 from minigrad.layout import batch_first, batch_last
 
@@ -18,26 +20,6 @@ CASES = [
 ]
 
 
-def as_pair(value):
-    return value if isinstance(value, tuple) else (value, value)
-
-
-def reference_conv2d(x, weight, bias, stride, padding):
-    """The definition, one output pixel at a time."""
-    (stride_h, stride_w), (pad_h, pad_w) = as_pair(stride), as_pair(padding)
-    padded = numpy.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
-    batch, _, height, width = padded.shape
-    out_channels, _, kernel_h, kernel_w = weight.shape
-    output = numpy.zeros((batch, out_channels, (height - kernel_h) // stride_h + 1, (width - kernel_w) // stride_w + 1))
-    for n in range(batch):
-        for o in range(out_channels):
-            for y in range(output.shape[2]):
-                for x_ in range(output.shape[3]):
-                    patch = padded[n, :, y * stride_h:y * stride_h + kernel_h, x_ * stride_w:x_ * stride_w + kernel_w]
-                    output[n, o, y, x_] = (patch * weight[o]).sum() + (0 if bias is None else bias[o])
-    return output
-
-
 def make_inputs(case, device="cpu", seed=0):
     batch, in_channels, out_channels, image, kernel, stride, padding, with_bias = case
     rng = numpy.random.default_rng(seed)
@@ -48,45 +30,17 @@ def make_inputs(case, device="cpu", seed=0):
     return (x, weight, bias), tensors, stride, padding
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_forward_matches_per_pixel_loop(case):
-    (x, weight, bias), tensors, stride, padding = make_inputs(case)
-    output = conv2d(*tensors[:2], tensors[2] if bias is not None else None, stride=stride, padding=padding)
-    expected = reference_conv2d(x, weight, bias, stride, padding)
-    numpy.testing.assert_allclose(output.data, expected, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_gradcheck(case):
-    _, tensors, stride, padding = make_inputs(case)
-    assert gradcheck(lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), tensors)
-
-
 @pytest.mark.parametrize("case", CASES[:2], ids=["bias", "no-bias"])
 def test_a_frozen_weight_and_bias_still_pass_the_gradient_to_x(case):
     """Whether x needs a gradient is x's business: a frozen layer must not cut the graph below it."""
     (x, weight, bias), _, stride, padding = make_inputs(case)
-    upstream = numpy.random.default_rng(1).standard_normal(reference_conv2d(x, weight, bias, stride, padding).shape)
+    upstream = numpy.random.default_rng(1).standard_normal(conv2d_by_loops(x, weight, bias, stride, padding).shape)
     frozen = [Tensor(weight), None if bias is None else Tensor(bias)]
     _, grad_x = outputs_and_gradients(lambda x: conv2d(x, *frozen, stride=stride, padding=padding), [x], upstream)
     _, expected_grad_x, *_ = outputs_and_gradients(
         lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), [x, weight, bias], upstream)
     assert grad_x is not None
     numpy.testing.assert_allclose(grad_x, expected_grad_x, rtol=1e-12)
-
-
-def test_gradients_match_torch():
-    torch = pytest.importorskip("torch")
-    (x, weight, bias), tensors, stride, padding = make_inputs(CASES[3])
-    output = conv2d(*tensors, stride=stride, padding=padding)
-    upstream = numpy.random.default_rng(1).standard_normal(output.shape)
-    output.backward(upstream)
-    reference = [torch.tensor(array, requires_grad=True) for array in (x, weight, bias)]
-    expected = torch.nn.functional.conv2d(*reference, stride=stride, padding=padding)
-    expected.backward(torch.tensor(upstream))
-    numpy.testing.assert_allclose(output.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
-    for tensor, torch_tensor in zip(tensors, reference):
-        numpy.testing.assert_allclose(tensor.grad, torch_tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_model_layer_float32_keeps_dtype_and_skips_input_gradient():
@@ -125,7 +79,7 @@ def test_batch_last_input_gives_the_same_output_and_gradients(case):
         results.append([output.data] + [tensor.grad for tensor in inputs])
     for contiguous_result, batch_last_result in zip(*results):
         numpy.testing.assert_allclose(batch_last_result, contiguous_result, rtol=1e-12, atol=1e-14)
-    expected = reference_conv2d(x, weight, bias, stride, padding)
+    expected = conv2d_by_loops(x, weight, bias, stride, padding)
     numpy.testing.assert_allclose(results[0][0], expected, rtol=1e-10, atol=1e-12)
 
 
@@ -219,59 +173,5 @@ def test_bad_stride_and_padding_raise():
         conv2d(x, weight, padding=-1)
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("case", CASES[:4])
-def test_gpu_matches_cpu(case):
-    _, cpu_tensors, stride, padding = make_inputs(case)
-    _, gpu_tensors, _, _ = make_inputs(case, device="gpu")
-    cpu_output = conv2d(*cpu_tensors, stride=stride, padding=padding)
-    gpu_output = conv2d(*gpu_tensors, stride=stride, padding=padding)
-    upstream = numpy.random.default_rng(2).standard_normal(cpu_output.shape)
-    cpu_output.backward(upstream)
-    gpu_output.backward(Tensor(upstream, device="gpu"))
-    assert gpu_output.device == "gpu"
-    numpy.testing.assert_allclose(gpu_output.numpy(), cpu_output.data, rtol=1e-10, atol=1e-12)
-    for cpu, gpu in zip(cpu_tensors, gpu_tensors):
-        assert backend.device_of(gpu.grad) == "gpu"
-        numpy.testing.assert_allclose(backend.to_device(gpu.grad, "cpu"), cpu.grad, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.gpu
-def test_gpu_gradcheck():
-    _, tensors, stride, padding = make_inputs((1, 2, 2, (4, 5), (3, 2), 2, 1, True), device="gpu")
-    assert gradcheck(lambda *inputs: conv2d(*inputs, stride=stride, padding=padding), tensors)
-
-
 # conv2d_simple, the plain tier: the definition, finite differences, and the fast conv2d equal to it.
 # (batch, in_channels, out_channels, image (H, W), kernel (kh, kw), stride, padding, with_bias)
-TIER_CASES = [
-    (1, 3, 4, (7, 5), (3, 2), 1, 0, True),  # batch 1, non-square image and kernel
-    (2, 2, 3, (9, 8), (2, 2), 3, 2, False),  # stride > kernel, padding 2
-    (3, 2, 2, (6, 7), (3, 3), (2, 1), (2, 0), True),
-]
-
-
-@pytest.mark.parametrize("case", CASES + TIER_CASES)
-def test_conv2d_simple_matches_per_pixel_loop(case):
-    (x, weight, bias), tensors, stride, padding = make_inputs(case)
-    output = conv2d_simple(*tensors[:2], tensors[2] if bias is not None else None, stride=stride, padding=padding)
-    numpy.testing.assert_allclose(output.data, reference_conv2d(x, weight, bias, stride, padding), rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("case", CASES + TIER_CASES)
-def test_conv2d_simple_gradcheck(case):
-    _, tensors, stride, padding = make_inputs(case)
-    assert gradcheck(lambda *inputs: conv2d_simple(*inputs, stride=stride, padding=padding), tensors)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", CASES + TIER_CASES)
-def test_fast_conv2d_equals_conv2d_simple(case, dtype, device):
-    (x, weight, bias), _, stride, padding = make_inputs(case)
-    output_shape = reference_conv2d(x, weight, bias, stride, padding).shape
-    upstream = numpy.random.default_rng(1).standard_normal(output_shape)
-    assert_same_outputs_and_gradients(
-        lambda *inputs: conv2d(*inputs, stride=stride, padding=padding),
-        lambda *inputs: conv2d_simple(*inputs, stride=stride, padding=padding),
-        [x, weight, bias], upstream, device, dtype,
-    )

@@ -1,6 +1,5 @@
-"""batch_norm and layer_norm: forward against the formula, running statistics against the recurrence, gradients
-through the statistics against finite differences and PyTorch, and each fast backward against autograd through
-its plain composition."""
+"""batch_norm and layer_norm beyond the op table (tests/op_table.py): running statistics against the recurrence and
+PyTorch, eval mode, layouts, blocked rows, float32 buffers, the layer, and the errors."""
 import numpy
 import pytest
 from helpers import assert_same_outputs_and_gradients
@@ -28,17 +27,6 @@ def per_channel(values, x):
 
 def buffers(channels, device="cpu"):
     return Tensor(numpy.zeros(channels), device=device), Tensor(numpy.ones(channels), device=device)
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-def test_training_forward_matches_formula(shape):
-    rng = numpy.random.default_rng(0)
-    x, weight, bias = rng.standard_normal(shape) * 3 + 1, rng.standard_normal(3), rng.standard_normal(3)
-    running_mean, running_var = buffers(3)
-    output = batch_norm(Tensor(x), running_mean, running_var, Tensor(weight), Tensor(bias), training=True)
-    axes = channel_axes(x)
-    expected = reference_batch_norm(x, x.mean(axis=axes), x.var(axis=axes), weight, bias)
-    numpy.testing.assert_allclose(output.data, expected, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -83,22 +71,6 @@ def make_inputs(shape, affine, device="cpu", seed=0):
     if affine:
         arrays += [rng.standard_normal(shape[1]), rng.standard_normal(shape[1])]
     return [Tensor(array, requires_grad=True, device=device) for array in arrays]
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("affine", [True, False])
-def test_gradcheck_training_through_batch_statistics(shape, affine):
-    running_mean, running_var = buffers(shape[1])
-    assert gradcheck(lambda *inputs: batch_norm(inputs[0], running_mean, running_var, *inputs[1:], training=True),
-                     make_inputs(shape, affine))
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-def test_gradcheck_eval_mode(shape):
-    rng = numpy.random.default_rng(1)
-    running_mean, running_var = Tensor(rng.standard_normal(3)), Tensor(rng.random(3) + 0.5)
-    assert gradcheck(lambda *inputs: batch_norm(inputs[0], running_mean, running_var, *inputs[1:], training=False),
-                     make_inputs(shape, affine=True))
 
 
 def test_gradcheck_training_without_running_statistics():
@@ -198,13 +170,6 @@ def test_gpu_matches_cpu(training):
         numpy.testing.assert_allclose(gpu, cpu, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.gpu
-def test_gpu_gradcheck_training():
-    running_mean, running_var = buffers(3, "gpu")
-    assert gradcheck(lambda *inputs: batch_norm(inputs[0], running_mean, running_var, *inputs[1:], training=True),
-                     make_inputs((3, 3, 2, 2), affine=True, device="gpu"))
-
-
 # batch_norm_simple, the plain tier: finite differences, and the fast batch_norm equal to it.
 TIER_SHAPES = [(4, 3, 2, 3), (5, 3), (1, 3, 3, 5)]  # the last: batch 1, non-square image
 # Channel rows of 256 KiB (float32) or 512 KiB (float64): batch_norm runs them in blocks of two rows and one
@@ -225,17 +190,6 @@ def running_buffers(device, dtype):
             Tensor(numpy.array([1.5, 0.7, 2.0]), dtype=dtype, device=device))
 
 
-@pytest.mark.parametrize("affine", [True, False])
-@pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("shape", TIER_SHAPES)
-def test_batch_norm_simple_gradcheck(shape, training, affine):
-    x, weight, bias = tier_inputs(shape, affine)
-    tensors = [Tensor(array, requires_grad=True) for array in (x, weight, bias) if array is not None]
-    running_mean, running_var = running_buffers("cpu", "float64")
-    assert gradcheck(lambda x, *parameters: batch_norm_simple(
-        x, None if training else running_mean, None if training else running_var, *parameters, training=training), tensors)
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("training", [True, False])
@@ -254,63 +208,6 @@ def test_fast_batch_norm_equals_batch_norm_simple(shape, training, affine, dtype
     assert_same_outputs_and_gradients(tier(batch_norm), tier(batch_norm_simple), [x, weight, bias], upstream, device, dtype)
     for fast, plain in zip(buffers_of[batch_norm], buffers_of[batch_norm_simple]):  # the running statistics
         numpy.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=1e-5 if dtype == "float32" else 1e-12)
-
-
-# layer_norm: each sample over its last axes; (x shape, normalized_shape): odd sizes, an int and a tuple
-LAYER_CASES = [((5, 7), 7), ((2, 3, 4, 5), (4, 5)), ((1, 3), (3,)), ((3, 1, 6), (1, 6))]
-
-
-def reference_layer_norm(x, normalized_shape, weight, bias, eps=1e-5):
-    """One sample at a time, the definition: (sample - its mean) / sqrt(its variance + eps) * weight + bias."""
-    trailing = numpy.atleast_1d(normalized_shape)
-    samples = x.reshape((-1,) + tuple(trailing))
-    output = [(sample - sample.mean()) / numpy.sqrt(sample.var() + eps) * weight + bias for sample in samples]
-    return numpy.array(output).reshape(x.shape)
-
-
-def layer_inputs(x_shape, normalized_shape, affine, seed=0):
-    rng = numpy.random.default_rng(seed)
-    trailing = tuple(numpy.atleast_1d(normalized_shape))
-    x = rng.standard_normal(x_shape) * 2 + 0.5
-    return (x, rng.standard_normal(trailing), rng.standard_normal(trailing)) if affine else (x, None, None)
-
-
-@pytest.mark.parametrize("x_shape, normalized_shape", LAYER_CASES)
-@pytest.mark.parametrize("function", [layer_norm, layer_norm_simple])
-def test_layer_norm_matches_the_definition_and_gradcheck(function, x_shape, normalized_shape, device):
-    x, weight, bias = layer_inputs(x_shape, normalized_shape, affine=True)
-    tensors = [Tensor(array, requires_grad=True, device=device) for array in (x, weight, bias)]
-    output = function(*tensors[:1], normalized_shape, *tensors[1:])
-    numpy.testing.assert_allclose(output.numpy(), reference_layer_norm(x, normalized_shape, weight, bias), rtol=1e-10, atol=1e-12)
-    assert gradcheck(lambda x, weight, bias: function(x, normalized_shape, weight, bias), tensors)
-    assert gradcheck(lambda x: function(x, normalized_shape), tensors[:1])
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("affine", [True, False])
-@pytest.mark.parametrize("x_shape, normalized_shape", LAYER_CASES)
-def test_fast_layer_norm_equals_layer_norm_simple(x_shape, normalized_shape, affine, dtype, device):
-    """layer_norm's hand-written backward against autograd through the formulas, on values and gradients."""
-    arrays = layer_inputs(x_shape, normalized_shape, affine)
-    upstream = numpy.random.default_rng(1).standard_normal(x_shape)
-    assert_same_outputs_and_gradients(lambda x, *parameters: layer_norm(x, normalized_shape, *parameters),
-                                      lambda x, *parameters: layer_norm_simple(x, normalized_shape, *parameters),
-                                      arrays, upstream, device, dtype)
-
-
-def test_layer_norm_matches_torch():
-    torch = pytest.importorskip("torch")
-    arrays = layer_inputs((2, 3, 4, 5), (4, 5), affine=True)
-    tensors = [Tensor(array, requires_grad=True) for array in arrays]
-    output = layer_norm(tensors[0], (4, 5), *tensors[1:], eps=1e-3)
-    upstream = numpy.random.default_rng(2).standard_normal(output.shape)
-    output.backward(upstream)
-    reference = [torch.tensor(array, requires_grad=True) for array in arrays]
-    expected = torch.nn.functional.layer_norm(reference[0], (4, 5), *reference[1:], eps=1e-3)
-    expected.backward(torch.tensor(upstream))
-    numpy.testing.assert_allclose(output.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
-    for tensor, torch_tensor in zip(tensors, reference):
-        numpy.testing.assert_allclose(tensor.grad, torch_tensor.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("x_shape, normalized_shape, weight_shape, bias_shape, message", [
@@ -340,4 +237,3 @@ def test_layer_norm_layer_starts_as_the_identity_affine_map_and_trains_its_param
     numpy.testing.assert_allclose(output.numpy(), layer_norm(x, (4, 5)).numpy(), rtol=1e-6)
     plain = nn.LayerNorm(6, elementwise_affine=False)
     assert not list(plain.parameters()) and plain.normalized_shape == (6,)
-
