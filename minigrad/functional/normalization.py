@@ -93,6 +93,12 @@ def row_dots(a, b):
     return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
 
 
+def joined(parts):
+    """The per-channel vectors of the blocks, (C_block,) each, as one (C,): the one block's own when
+    there is one block (always on a GPU, where a concatenation is one more launch)."""
+    return parts[0] if len(parts) == 1 else get_array_module(parts[0]).concatenate(parts)
+
+
 # BatchNorm's trick: every pass runs over a block of rows of about half a megabyte (block_rows) before the next
 # block, so the passes after the first find the block still in the CPU's L2 cache rather than in main memory.
 class BatchNorm(Function):
@@ -117,7 +123,7 @@ class BatchNorm(Function):
         centered, output = xp.empty_like(rows), xp.empty_like(rows)
         blocks = [self._normalize(rows[block], centered[block], output[block], block, weight, bias)
                   for block in block_rows(rows)]
-        mean, var, inv_std = (xp.concatenate(parts) for parts in zip(*blocks))
+        mean, var, inv_std = (joined(parts) for parts in zip(*blocks))
         if self.training:
             update_running_statistics(self.running_mean, self.running_var, mean, var, rows.shape[1], self.momentum)
         self.save_for_backward(centered, inv_std, weight)
@@ -146,7 +152,7 @@ class BatchNorm(Function):
         grad_x = xp.empty_like(grad_rows)
         blocks = [self._grad_block(grad_rows[block], centered[block], inv_std[block], block, weight, grad_x[block])
                   for block in block_rows(grad_rows)]
-        grad_weight, grad_bias = (xp.concatenate(parts) for parts in zip(*blocks))
+        grad_weight, grad_bias = (joined(parts) for parts in zip(*blocks))
         grad_x = from_channel_rows(grad_x, grad_output.shape)
         return (grad_x,) if weight is None else (grad_x, grad_weight, grad_bias)
 
