@@ -16,8 +16,11 @@ the engine's ops, and autograd derives their backward; :func:`batch_norm` and :f
 compute the same with the backward derived by hand in :class:`BatchNorm`'s and
 :class:`LayerNorm`'s docstrings (the model uses batch_norm). They are tested equal.
 """
+import functools
 import math
 import numbers
+
+import numpy
 
 from minigrad.backend import get_array_module
 from minigrad.layout import block_rows, channel_rows, from_channel_rows
@@ -52,14 +55,39 @@ def update_running_statistics(running_mean, running_var, batch_mean, batch_var, 
     """running = (1 - momentum) running + momentum batch, in place, as PyTorch does (when there are any).
 
     The running variance tracks the unbiased batch variance (times count/(count-1)),
-    although the batch itself is normalized with the biased one.
+    although the batch itself is normalized with the biased one. On a GPU one fused kernel.
     """
     if running_mean is None:
         return
-    running_mean.data *= 1 - momentum
-    running_mean.data += momentum * batch_mean
-    running_var.data *= 1 - momentum
-    running_var.data += momentum * batch_var * (count / (count - 1))
+    arguments = (batch_mean, batch_var, momentum, 1 - momentum, count / (count - 1), running_mean.data, running_var.data)
+    if get_array_module(batch_mean) is numpy:
+        running_statistics_update(*arguments)
+    else:
+        _running_statistics_kernel(get_array_module(batch_mean))(*arguments)
+
+
+def running_statistics_update(batch_mean, batch_var, momentum, one_minus_momentum, correction, running_mean,
+                              running_var):
+    """update_running_statistics' arithmetic on arrays (C,), in place on running_mean and running_var: the
+    CPU's, and the NumPy twin of the GPU kernel below (the same arguments in the same order)."""
+    running_mean *= one_minus_momentum
+    running_mean += momentum * batch_mean
+    running_var *= one_minus_momentum
+    running_var += momentum * batch_var * correction
+
+
+@functools.cache
+def _running_statistics_kernel(cupy):
+    """running_statistics_update as one CUDA kernel (CuPy): as array operations it is seven launches."""
+    return cupy.ElementwiseKernel(
+        "T batch_mean, T batch_var, T momentum, T one_minus_momentum, T correction",
+        "T running_mean, T running_var",
+        """
+        running_mean = one_minus_momentum * running_mean + momentum * batch_mean;
+        running_var = one_minus_momentum * running_var + momentum * batch_var * correction;
+        """,
+        "minigrad_running_statistics",
+    )
 
 
 def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias, training):
