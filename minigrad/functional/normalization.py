@@ -190,11 +190,36 @@ class BatchNorm(Function):
         grad_bias = grad_rows.sum(axis=1)
         grad_weight = row_dots(grad_rows, centered) * inv_std
         scale = inv_std if weight is None else weight[block] * inv_std
-        xp.multiply(grad_rows, scale[:, None], out=grad_x)
-        if self.training:  # scale (dy - dbias/n - xhat dweight/n), with xhat = centered inv_std
-            grad_x -= centered * (scale * inv_std * grad_weight / count)[:, None]
-            grad_x -= (scale * grad_bias / count)[:, None]
+        if not self.training:
+            xp.multiply(grad_rows, scale[:, None], out=grad_x)
+        else:
+            columns = (scale[:, None], inv_std[:, None], grad_weight[:, None], grad_bias[:, None])
+            grad_x_kernel = batch_norm_grad_x if xp is numpy else _batch_norm_grad_x_kernel(xp)
+            grad_x_kernel(grad_rows, centered, *columns, count, grad_x)
         return grad_weight, grad_bias
+
+
+def batch_norm_grad_x(grad_rows, centered, scale, inv_std, grad_weight, grad_bias, count, grad_x):
+    """Batch norm's dx in training, into grad_x: dx = scale (dy - dbias/n - xhat dweight/n), xhat = centered inv_std.
+
+    grad_rows (dy), centered, grad_x: channel rows (C, M); scale (weight inv_std), inv_std, grad_weight,
+    grad_bias: columns (C, 1); count: n. BatchNorm's pass on the CPU, and the NumPy twin of the GPU kernel below.
+    """
+    numpy.multiply(grad_rows, scale, out=grad_x)
+    grad_x -= centered * (scale * inv_std * grad_weight / count)
+    grad_x -= scale * grad_bias / count
+
+
+@functools.cache
+def _batch_norm_grad_x_kernel(cupy):
+    """batch_norm_grad_x as one CUDA kernel (CuPy), the same formula in the same order: as array operations
+    it is eight launches, most of them on the per-channel columns."""
+    return cupy.ElementwiseKernel(
+        "T grad_rows, T centered, T scale, T inv_std, T grad_weight, T grad_bias, T count",
+        "T grad_x",
+        "grad_x = grad_rows * scale - centered * (scale * inv_std * grad_weight / count) - scale * grad_bias / count",
+        "minigrad_batch_norm_grad_x",
+    )
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
