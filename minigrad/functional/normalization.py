@@ -168,8 +168,10 @@ class BatchNorm(Function):
         else:
             mean, var = self.running_mean.data[block], self.running_var.data[block]
             xp.subtract(rows, mean[:, None], out=centered)
-        inv_std = 1 / xp.sqrt(var + self.eps)
-        xp.multiply(centered, (inv_std if weight is None else weight[block] * inv_std)[:, None], out=output)
+        inv_std, scale = xp.empty_like(var), xp.empty_like(var)
+        scale_kernel = batch_norm_scale if xp is numpy else _batch_norm_scale_kernel(xp)
+        scale_kernel(var, 1.0 if weight is None else weight[block], self.eps, inv_std, scale)
+        xp.multiply(centered, scale[:, None], out=output)
         if bias is not None:
             output += bias[block, None]
         return mean, var, inv_std
@@ -197,6 +199,23 @@ class BatchNorm(Function):
             grad_x_kernel = batch_norm_grad_x if xp is numpy else _batch_norm_grad_x_kernel(xp)
             grad_x_kernel(grad_rows, centered, *columns, count, grad_x)
         return grad_weight, grad_bias
+
+
+def batch_norm_scale(var, weight, eps, inv_std, scale):
+    """Batch norm's per-channel factors, into inv_std and scale (C,): inv_std = 1 / sqrt(var + eps), scale =
+    weight inv_std (weight: (C,), or 1.0 without one). BatchNorm's on the CPU, and the NumPy twin of the GPU kernel."""
+    numpy.divide(1, numpy.sqrt(var + eps), out=inv_std)
+    numpy.multiply(weight, inv_std, out=scale)
+
+
+@functools.cache
+def _batch_norm_scale_kernel(cupy):
+    """batch_norm_scale as one CUDA kernel (CuPy): as array operations it is four launches on (C,) vectors."""
+    return cupy.ElementwiseKernel(
+        "T var, T weight, T eps", "T inv_std, T scale",
+        "inv_std = 1 / sqrt(var + eps); scale = weight * inv_std",
+        "minigrad_batch_norm_scale",
+    )
 
 
 def batch_norm_grad_x(grad_rows, centered, scale, inv_std, grad_weight, grad_bias, count, grad_x):
