@@ -14,7 +14,8 @@ from minigrad.tensor import Tensor, no_grad
 
 
 class Optimizer:
-    """Base class: subclasses define ``update(param, grad, state, group)`` for one parameter.
+    """Base class: subclasses define ``update(param, grad, state, group)`` for one parameter (and may
+    override ``update_group(group)`` to update a group's parameters at once).
 
     params: an iterable of Tensors, or of dicts (parameter groups) that hold
     ``'params'`` and any options that differ from ``defaults``.
