@@ -100,13 +100,18 @@ def _topological_order(root):
     return reversed(order)
 
 
-def _accumulate(tensor, grad):
+def _accumulate(tensor, grad, held):
     """Leaf gradients add up across backward calls, as in PyTorch, until zero_grad().
 
-    The gradient is copied (an op may hand back a read-only broadcast view) into
-    the leaf's own dtype, so a float32 parameter always gets a float32 gradient.
+    A gradient becomes the leaf's own without a copy when it is a fresh array of the leaf's dtype
+    (its ``base`` is None: no view, such as a read-only broadcast) that nothing else holds; ``held``
+    is the set of ids of the arrays the walk has handed out or kept so far, and takes this one. Any
+    other gradient is copied into the leaf's dtype, so a float32 parameter always gets a float32 gradient
+    of its own.
     """
-    grad = grad.astype(tensor.dtype)
+    if grad.dtype != tensor.dtype or grad.base is not None or id(grad) in held:
+        grad = grad.astype(tensor.dtype)
+    held.add(id(grad))
     tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
@@ -132,8 +137,9 @@ def _check_input_grads(function, input_grads):
 
 def _run_backward(root, grad_output, retain_graph):
     """Walk the graph from root back to its leaves, handing each Function the sum of its output's gradients."""
+    held = {id(grad_output)}  # the caller's array: a leaf must not share it
     if root.grad_fn is None:
-        _accumulate(root, grad_output)
+        _accumulate(root, grad_output, held)
         return
     grads = {id(root.grad_fn): grad_output}  # keyed by Function: it has one output (see Function)
     for function in _topological_order(root):
@@ -149,7 +155,7 @@ def _run_backward(root, grad_output, retain_graph):
             if input_grad is None or not tensor.requires_grad:
                 continue
             if tensor.grad_fn is None:
-                _accumulate(tensor, input_grad)
+                _accumulate(tensor, input_grad, held)
             else:
                 key = id(tensor.grad_fn)
                 grads[key] = input_grad if key not in grads else grads[key] + input_grad

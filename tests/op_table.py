@@ -424,6 +424,7 @@ def torch_cross_entropy(torch, logits, target, label_smoothing, reduction):
 
 
 GELU_SCALE, GELU_CUBIC = math.sqrt(2 / math.pi), 0.044715
+FACTORS = st.sampled_from([0.1, -2.5, 1 / 8**0.5])  # scale's constants: the attention's among them
 SLOPES = st.sampled_from([0.01, 0.2])
 EXPONENTS = st.sampled_from([2, 3, -1, 0.5, -1.5, 0])
 CLIP_BOUNDS = [(-1.0, 1.0), (-1.0, None), (None, 1.0)]
@@ -452,6 +453,8 @@ OPS = {
     "div": Op(F.div, broadcasting(values=(normal, away_from_zero)), elementwise(lambda a, b: a / b),
               torch=lambda torch, a, b: a / b, tensor_form=lambda a, b: a / b),
     "neg": Op(F.neg, unary(), elementwise(lambda a: -a), torch=lambda torch, a: -a, tensor_form=lambda a: -a),
+    "scale": Op(F.scale, unary(factor=FACTORS), elementwise(lambda a, factor: a * factor),
+                torch=lambda torch, a, factor: a * factor),
     "pow": Op(F.pow, unary(positive, exponent=EXPONENTS), elementwise(lambda a, exponent: a**exponent),
               torch=lambda torch, a, exponent: a**exponent, tensor_form=lambda a, exponent: a**exponent),
     "matmul": Op(F.matmul, matmul_inputs(), matmul_by_loops, torch=lambda torch, a, b: a @ b,

@@ -58,6 +58,11 @@ def test_reductions_and_integer_indexing_give_0d_device_arrays(array):
     assert array[1, 2].get() == 5.0
 
 
+def test_base_is_none_for_a_fresh_array_and_an_array_for_a_view(array):
+    assert (array * 2).base is None
+    assert isinstance(array[1:].base, _arrays.ndarray)
+
+
 def test_only_names_that_cupy_has():
     with pytest.raises(AttributeError, match="cupy has no attribute 'errstate'"):
         cupy.errstate

@@ -104,8 +104,8 @@ class Ultimus(nn.Module):
         batch, size = query.shape
         scores = query.reshape(batch, size, 1) * key.reshape(batch, 1, size)
         if self.scaling == "inside":
-            return F.softmax(scores * self.scale, axis=1)
-        return F.softmax(scores, axis=1) * self.scale
+            return F.softmax(F.scale(scores, self.scale), axis=1)
+        return F.scale(F.softmax(scores, axis=1), self.scale)
 
     def forward(self, x):
         key, query, value = self.key(x), self.query(x), self.value(x)

@@ -22,7 +22,7 @@ Which kind of op lives where:
 - linear.py, conv.py, pooling.py, normalization.py, dropout.py, loss.py: one layer's op each
 """
 from minigrad.functional.activation import gelu, gelu_simple, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from minigrad.functional.arithmetic import add, div, matmul, mul, neg, pow, sub
+from minigrad.functional.arithmetic import add, div, matmul, mul, neg, pow, scale, sub
 from minigrad.functional.conv import conv2d, conv2d_simple
 from minigrad.functional.dropout import dropout, dropout_simple
 from minigrad.functional.elementwise import clip, exp, log, sqrt, where
@@ -79,6 +79,7 @@ __all__ = [
     "pow",
     "relu",
     "reshape",
+    "scale",
     "sigmoid",
     "softmax",
     "sqrt",

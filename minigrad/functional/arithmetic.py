@@ -95,6 +95,20 @@ class Pow(Function):
         return (grad_output * self.exponent * a ** (self.exponent - 1),)
 
 
+class Scale(Function):
+    """a c for a constant (Python number) c: d/da = c. Mul with the constant as a Tensor computes the same,
+    but makes that Tensor first, an array operation of its own on a GPU."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def forward(self, a):
+        return a * self.factor
+
+    def backward(self, grad_output):
+        return (grad_output * self.factor,)
+
+
 class MatMul(Function):
     """a @ b with NumPy's rules (1-D operands, batched leading axes broadcast).
 
@@ -147,6 +161,13 @@ def pow(a, exponent):
     if not isinstance(exponent, (int, float)):
         raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
     return Pow(exponent)(a)
+
+
+def scale(a, factor):
+    """a * factor for a constant (non-Tensor) factor, which stays a Python number."""
+    if not isinstance(factor, (int, float)):
+        raise TypeError(f"scale: the factor must be a Python number, got {type(factor).__name__}")
+    return Scale(factor)(a)
 
 
 def matmul(a, b):

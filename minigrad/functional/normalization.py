@@ -16,8 +16,11 @@ the engine's ops, and autograd derives their backward; :func:`batch_norm` and :f
 compute the same with the backward derived by hand in :class:`BatchNorm`'s and
 :class:`LayerNorm`'s docstrings (the model uses batch_norm). They are tested equal.
 """
+import functools
 import math
 import numbers
+
+import numpy
 
 from minigrad.backend import get_array_module
 from minigrad.layout import block_rows, channel_rows, from_channel_rows
@@ -52,14 +55,39 @@ def update_running_statistics(running_mean, running_var, batch_mean, batch_var, 
     """running = (1 - momentum) running + momentum batch, in place, as PyTorch does (when there are any).
 
     The running variance tracks the unbiased batch variance (times count/(count-1)),
-    although the batch itself is normalized with the biased one.
+    although the batch itself is normalized with the biased one. On a GPU one fused kernel.
     """
     if running_mean is None:
         return
-    running_mean.data *= 1 - momentum
-    running_mean.data += momentum * batch_mean
-    running_var.data *= 1 - momentum
-    running_var.data += momentum * batch_var * (count / (count - 1))
+    arguments = (batch_mean, batch_var, momentum, 1 - momentum, count / (count - 1), running_mean.data, running_var.data)
+    if get_array_module(batch_mean) is numpy:
+        running_statistics_update(*arguments)
+    else:
+        _running_statistics_kernel(get_array_module(batch_mean))(*arguments)
+
+
+def running_statistics_update(batch_mean, batch_var, momentum, one_minus_momentum, correction, running_mean,
+                              running_var):
+    """update_running_statistics' arithmetic on arrays (C,), in place on running_mean and running_var: the
+    CPU's, and the NumPy twin of the GPU kernel below (the same arguments in the same order)."""
+    running_mean *= one_minus_momentum
+    running_mean += momentum * batch_mean
+    running_var *= one_minus_momentum
+    running_var += momentum * batch_var * correction
+
+
+@functools.cache
+def _running_statistics_kernel(cupy):
+    """running_statistics_update as one CUDA kernel (CuPy): as array operations it is seven launches."""
+    return cupy.ElementwiseKernel(
+        "T batch_mean, T batch_var, T momentum, T one_minus_momentum, T correction",
+        "T running_mean, T running_var",
+        """
+        running_mean = one_minus_momentum * running_mean + momentum * batch_mean;
+        running_var = one_minus_momentum * running_var + momentum * batch_var * correction;
+        """,
+        "minigrad_running_statistics",
+    )
 
 
 def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias, training):
@@ -93,6 +121,12 @@ def row_dots(a, b):
     return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
 
 
+def joined(parts):
+    """The per-channel vectors of the blocks, (C_block,) each, as one (C,): the one block's own when
+    there is one block (always on a GPU, where a concatenation is one more launch)."""
+    return parts[0] if len(parts) == 1 else get_array_module(parts[0]).concatenate(parts)
+
+
 # BatchNorm's trick: every pass runs over a block of rows of about half a megabyte (block_rows) before the next
 # block, so the passes after the first find the block still in the CPU's L2 cache rather than in main memory.
 class BatchNorm(Function):
@@ -117,7 +151,7 @@ class BatchNorm(Function):
         centered, output = xp.empty_like(rows), xp.empty_like(rows)
         blocks = [self._normalize(rows[block], centered[block], output[block], block, weight, bias)
                   for block in block_rows(rows)]
-        mean, var, inv_std = (xp.concatenate(parts) for parts in zip(*blocks))
+        mean, var, inv_std = (joined(parts) for parts in zip(*blocks))
         if self.training:
             update_running_statistics(self.running_mean, self.running_var, mean, var, rows.shape[1], self.momentum)
         self.save_for_backward(centered, inv_std, weight)
@@ -134,8 +168,10 @@ class BatchNorm(Function):
         else:
             mean, var = self.running_mean.data[block], self.running_var.data[block]
             xp.subtract(rows, mean[:, None], out=centered)
-        inv_std = 1 / xp.sqrt(var + self.eps)
-        xp.multiply(centered, (inv_std if weight is None else weight[block] * inv_std)[:, None], out=output)
+        inv_std, scale = xp.empty_like(var), xp.empty_like(var)
+        scale_kernel = batch_norm_scale if xp is numpy else _batch_norm_scale_kernel(xp)
+        scale_kernel(var, 1.0 if weight is None else weight[block], self.eps, inv_std, scale)
+        xp.multiply(centered, scale[:, None], out=output)
         if bias is not None:
             output += bias[block, None]
         return mean, var, inv_std
@@ -146,7 +182,7 @@ class BatchNorm(Function):
         grad_x = xp.empty_like(grad_rows)
         blocks = [self._grad_block(grad_rows[block], centered[block], inv_std[block], block, weight, grad_x[block])
                   for block in block_rows(grad_rows)]
-        grad_weight, grad_bias = (xp.concatenate(parts) for parts in zip(*blocks))
+        grad_weight, grad_bias = (joined(parts) for parts in zip(*blocks))
         grad_x = from_channel_rows(grad_x, grad_output.shape)
         return (grad_x,) if weight is None else (grad_x, grad_weight, grad_bias)
 
@@ -156,11 +192,53 @@ class BatchNorm(Function):
         grad_bias = grad_rows.sum(axis=1)
         grad_weight = row_dots(grad_rows, centered) * inv_std
         scale = inv_std if weight is None else weight[block] * inv_std
-        xp.multiply(grad_rows, scale[:, None], out=grad_x)
-        if self.training:  # scale (dy - dbias/n - xhat dweight/n), with xhat = centered inv_std
-            grad_x -= centered * (scale * inv_std * grad_weight / count)[:, None]
-            grad_x -= (scale * grad_bias / count)[:, None]
+        if not self.training:
+            xp.multiply(grad_rows, scale[:, None], out=grad_x)
+        else:
+            columns = (scale[:, None], inv_std[:, None], grad_weight[:, None], grad_bias[:, None])
+            grad_x_kernel = batch_norm_grad_x if xp is numpy else _batch_norm_grad_x_kernel(xp)
+            grad_x_kernel(grad_rows, centered, *columns, count, grad_x)
         return grad_weight, grad_bias
+
+
+def batch_norm_scale(var, weight, eps, inv_std, scale):
+    """Batch norm's per-channel factors, into inv_std and scale (C,): inv_std = 1 / sqrt(var + eps), scale =
+    weight inv_std (weight: (C,), or 1.0 without one). BatchNorm's on the CPU, and the NumPy twin of the GPU kernel."""
+    numpy.divide(1, numpy.sqrt(var + eps), out=inv_std)
+    numpy.multiply(weight, inv_std, out=scale)
+
+
+@functools.cache
+def _batch_norm_scale_kernel(cupy):
+    """batch_norm_scale as one CUDA kernel (CuPy): as array operations it is four launches on (C,) vectors."""
+    return cupy.ElementwiseKernel(
+        "T var, T weight, T eps", "T inv_std, T scale",
+        "inv_std = 1 / sqrt(var + eps); scale = weight * inv_std",
+        "minigrad_batch_norm_scale",
+    )
+
+
+def batch_norm_grad_x(grad_rows, centered, scale, inv_std, grad_weight, grad_bias, count, grad_x):
+    """Batch norm's dx in training, into grad_x: dx = scale (dy - dbias/n - xhat dweight/n), xhat = centered inv_std.
+
+    grad_rows (dy), centered, grad_x: channel rows (C, M); scale (weight inv_std), inv_std, grad_weight,
+    grad_bias: columns (C, 1); count: n. BatchNorm's pass on the CPU, and the NumPy twin of the GPU kernel below.
+    """
+    numpy.multiply(grad_rows, scale, out=grad_x)
+    grad_x -= centered * (scale * inv_std * grad_weight / count)
+    grad_x -= scale * grad_bias / count
+
+
+@functools.cache
+def _batch_norm_grad_x_kernel(cupy):
+    """batch_norm_grad_x as one CUDA kernel (CuPy), the same formula in the same order: as array operations
+    it is eight launches, most of them on the per-channel columns."""
+    return cupy.ElementwiseKernel(
+        "T grad_rows, T centered, T scale, T inv_std, T grad_weight, T grad_bias, T count",
+        "T grad_x",
+        "grad_x = grad_rows * scale - centered * (scale * inv_std * grad_weight / count) - scale * grad_bias / count",
+        "minigrad_batch_norm_grad_x",
+    )
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

@@ -6,7 +6,9 @@ exactly that, an :class:`~minigrad.functional.conv.Im2col` op and a mean,
 and autograd derives its backward; :func:`avg_pool2d`, like conv2d, works on
 the batch-last view (C, H, W, N) of its input, sums each kernel offset's
 strided view, and spreads the gradient back by col2im; its output is stored
-batch-last. They are tested equal.
+batch-last. A single window (the global average pool) is one mean over the image
+instead, which sums in NumPy's (or CuPy's) reduction order rather than offset by
+offset, so the float32 result may differ in its last bits. They are tested equal.
 """
 from minigrad.backend import get_array_module
 from minigrad.functional.conv import (
@@ -64,6 +66,9 @@ class AvgPool2d(Function):
         output_shape = sliding_output_shape(x.shape[2:], self.kernel_size, self.stride, self.padding)
         padded = pad_spatial(batch_last(x), self.padding)  # (C, Hp, Wp, N)
         self.padded_shape = padded.shape
+        self.whole_image = tuple(self.kernel_size) == padded.shape[1:3]  # one window: the global average pool
+        if self.whole_image:  # one reduction
+            return batch_first(padded.mean(axis=(1, 2), keepdims=True))
         output = get_array_module(x).zeros((x.shape[1],) + output_shape + (len(x),), dtype=x.dtype)
         for _, _, window in kernel_windows(padded, self.kernel_size, self.stride, output_shape):
             output += window
@@ -73,8 +78,12 @@ class AvgPool2d(Function):
     def backward(self, grad_output):
         xp = get_array_module(grad_output)
         share = batch_last(grad_output) / (self.kernel_size[0] * self.kernel_size[1])
-        grad_columns = xp.broadcast_to(share, tuple(self.kernel_size) + share.shape)  # the same share for every offset
-        return (batch_first(unpad_spatial(col2im(grad_columns, self.padded_shape, self.stride), self.padding)),)
+        if self.whole_image:  # every pixel of the padded image gets its share
+            grad_padded = xp.broadcast_to(share, self.padded_shape)
+        else:
+            grad_columns = xp.broadcast_to(share, tuple(self.kernel_size) + share.shape)  # the same share per offset
+            grad_padded = col2im(grad_columns, self.padded_shape, self.stride)
+        return (batch_first(unpad_spatial(grad_padded, self.padding)),)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

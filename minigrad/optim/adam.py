@@ -4,12 +4,20 @@
 computes the same in place, with the bias corrections folded into two scalars,
 adds the variants (L2 or decoupled weight decay, AMSGrad), and on a GPU runs
 the whole update as one fused kernel. They are tested equal.
+
+With ``foreach=True`` (the default) Adam updates a group's parameters all at once, as PyTorch's
+foreach and fused Adam do: the parameters and their moments are views into one flat array each
+(:class:`FlatGroup`), so a step is one update of those arrays, whatever the number of parameters.
+The arithmetic is elementwise and the same, so it equals the update one parameter at a time
+(``foreach=False``) exactly; they are tested equal.
 """
 import functools
+import itertools
 import math
 
 from minigrad.backend import device_of, get_array_module
 from minigrad.optim.optimizer import Optimizer
+from minigrad.tensor import Tensor
 
 
 def adam_step_simple(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps):
@@ -42,9 +50,10 @@ class Adam(Optimizer):
 
     decoupled_weight_decay = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, foreach=True):
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad}
         super().__init__(params, defaults)
+        self.foreach, self.flat_groups = foreach, {}  # flat_groups: a FlatGroup by id of its group
 
     def check_options(self, group):
         betas = group["betas"]
@@ -54,6 +63,21 @@ class Adam(Optimizer):
             raise ValueError(f"eps must be >= 0, got {group['eps']}")
         if group["weight_decay"] < 0:
             raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+
+    def update_group(self, group):
+        """With foreach, all of the group's parameters at once when they can share one update: each has a
+        gradient of its own dtype and device, they share these, and their states count the same steps."""
+        params = group["params"]
+        if not (self.foreach and can_update_at_once(params, [self.state.get(param, {}) for param in params])):
+            return super().update_group(group)
+        flat = self.flat_groups.get(id(group))
+        if flat is None or not flat.holds(params, self.state):
+            flat = self.flat_groups[id(group)] = FlatGroup(params, self.state, group["amsgrad"])
+        flat.state["step"] = self.state[params[0]]["step"]
+        grad = get_array_module(flat.param.data).concatenate([param.grad.reshape(-1) for param in params])
+        self.update(flat.param, grad, flat.state, group)
+        for param in params:
+            self.state[param]["step"] = flat.state["step"]
 
     def update(self, param, grad, state, group):
         """adam_step_simple's step, with lr / (1 - b1^t) as one step size and sqrt(1 - b2^t) as one root
@@ -101,14 +125,63 @@ def adam_update(grad, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size,
     param -= step_size * (exp_avg / denominator)
 
 
+def can_update_at_once(params, states):
+    """Whether ``params`` (Tensors) can be updated as one flat array: each has a gradient, all of them and
+    their gradients share one dtype and device, and their ``states`` are all new or all at one step."""
+    if any(param.grad is None for param in params):
+        return False
+    kinds = {(param.dtype, param.device) for param in params}
+    kinds |= {(param.grad.dtype, device_of(param.grad)) for param in params}
+    return len(kinds) == 1 and len({state.get("step") for state in states}) == 1
+
+
+class FlatGroup:
+    """A group's parameters and their Adam state as views into flat arrays, one array per kind.
+
+    param: a Tensor of all the parameters' values end to end (P,); state: the state of that Tensor,
+    step and flat exp_avg, exp_avg_sq (and max_exp_avg_sq) (P,). Each parameter's ``data`` and
+    state arrays become views into these, so updating the flat arrays updates them all, and the
+    optimizer's state_dict and load_state_dict see per-parameter state as before.
+    """
+
+    def __init__(self, params, states, amsgrad):
+        for param in params:
+            if not states.setdefault(param, {}):
+                _init_state(states[param], param.data, amsgrad)
+        data, self.views = flatten_into_views([param.data for param in params])
+        self.param, self.state = Tensor(data), {"step": states[params[0]]["step"]}
+        for param, view in zip(params, self.views):
+            param.data = view
+        for key in states[params[0]]:
+            if key != "step":
+                self.state[key], views = flatten_into_views([states[param][key] for param in params])
+                for param, view in zip(params, views):
+                    states[param][key] = view
+                self.views += views
+
+    def holds(self, params, states):
+        """Whether the parameters' data and state arrays are still this group's views (nothing replaced them:
+        loading a state_dict or moving a parameter does)."""
+        current = [param.data for param in params]
+        current += [states[param][key] for key in self.state if key != "step" for param in params]
+        return len(current) == len(self.views) and all(array is view for array, view in zip(current, self.views))
+
+
+def flatten_into_views(arrays):
+    """The ``arrays`` copied end to end into one flat array, and a view of it shaped as each: (flat, views)."""
+    flat = get_array_module(arrays[0]).concatenate([array.reshape(-1) for array in arrays])
+    bounds = itertools.accumulate((array.size for array in arrays), initial=0)
+    return flat, [flat[start:start + array.size].reshape(array.shape) for start, array in zip(bounds, arrays)]
+
+
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter): p -= lr * weight_decay * p,
     applied before the Adam update instead of adding weight_decay * p to the gradient."""
 
     decoupled_weight_decay = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, foreach=True):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach)
 
 
 def _init_state(state, data, amsgrad):

@@ -14,7 +14,8 @@ from minigrad.tensor import Tensor, no_grad
 
 
 class Optimizer:
-    """Base class: subclasses define ``update(param, grad, state, group)`` for one parameter.
+    """Base class: subclasses define ``update(param, grad, state, group)`` for one parameter (and may
+    override ``update_group(group)`` to update a group's parameters at once).
 
     params: an iterable of Tensors, or of dicts (parameter groups) that hold
     ``'params'`` and any options that differ from ``defaults``.
@@ -83,10 +84,15 @@ class Optimizer:
         loss = closure() if closure is not None else None
         with no_grad():
             for group in self.param_groups:
-                for param in group["params"]:
-                    if param.grad is not None:
-                        self.update(param, param.grad, self.state.setdefault(param, {}), group)
+                self.update_group(group)
         return loss
+
+    def update_group(self, group):
+        """Update each parameter of ``group`` that has a gradient, one at a time (a subclass may update
+        them all at once)."""
+        for param in group["params"]:
+            if param.grad is not None:
+                self.update(param, param.grad, self.state.setdefault(param, {}), group)
 
     def update(self, param, grad, state, group):
         """Change ``param.data`` in place from ``grad``, reading and updating its ``state`` dict."""

@@ -5,7 +5,7 @@ import pytest
 from helpers import leaf
 
 import minigrad.functional as F
-from minigrad import Tensor, gradcheck
+from minigrad import Tensor, backend, gradcheck
 from minigrad.functional.arithmetic import unbroadcast
 
 RNG = numpy.random.default_rng(0)
@@ -38,6 +38,20 @@ def test_operators_match_hand_computed_gradients():
 def test_pow_rejects_tensor_exponent():
     with pytest.raises(TypeError, match="exponent must be a Python number, got Tensor"):
         Tensor([1.0]) ** Tensor([2.0])
+
+
+def test_scale_equals_mul_by_the_constant_as_a_tensor(device):
+    """In float32, where the constant's rounding shows: the same values and gradients, to the last bit."""
+    values = away_from_zero(2, 3).astype(numpy.float32)
+    scaled, multiplied = (Tensor(values, requires_grad=True, device=device) for _ in range(2))
+    output, expected = F.scale(scaled, 0.1), multiplied * 0.1
+    (output * output).sum().backward()
+    (expected * expected).sum().backward()
+    numpy.testing.assert_array_equal(output.numpy(), expected.numpy())
+    numpy.testing.assert_array_equal(backend.to_device(scaled.grad, "cpu"), backend.to_device(multiplied.grad, "cpu"))
+    assert gradcheck(lambda x: F.scale(x, -2.5), [leaf(away_from_zero(2, 3), device)])
+    with pytest.raises(TypeError, match="factor must be a Python number, got Tensor"):
+        F.scale(scaled, Tensor(2.0))
 
 
 def test_add_shape_mismatch_names_op_and_shapes():

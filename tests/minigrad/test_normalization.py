@@ -30,20 +30,20 @@ def buffers(channels, device="cpu"):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_running_statistics_follow_the_recurrence_over_three_steps(shape):
+def test_running_statistics_follow_the_recurrence_over_three_steps(shape, device):
     rng = numpy.random.default_rng(0)
-    running_mean, running_var = buffers(3)
+    running_mean, running_var = buffers(3, device)
     expected_mean, expected_var = numpy.zeros(3), numpy.ones(3)
     count = numpy.prod(shape) // 3
     for _ in range(3):
         x = rng.standard_normal(shape) * 2 + 5
-        batch_norm(Tensor(x), running_mean, running_var, training=True, momentum=0.2)
+        batch_norm(Tensor(x, device=device), running_mean, running_var, training=True, momentum=0.2)
         batch_mean = x.mean(axis=channel_axes(x))
         unbiased_var = ((x - per_channel(batch_mean, x)) ** 2).sum(axis=channel_axes(x)) / (count - 1)
         expected_mean = 0.8 * expected_mean + 0.2 * batch_mean
         expected_var = 0.8 * expected_var + 0.2 * unbiased_var
-    numpy.testing.assert_allclose(running_mean.data, expected_mean, rtol=1e-12)
-    numpy.testing.assert_allclose(running_var.data, expected_var, rtol=1e-12)
+    numpy.testing.assert_allclose(running_mean.numpy(), expected_mean, rtol=1e-12)
+    numpy.testing.assert_allclose(running_var.numpy(), expected_var, rtol=1e-12)
 
 
 def test_running_statistics_are_updated_in_place():

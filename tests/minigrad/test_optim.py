@@ -430,3 +430,51 @@ def test_repr_shows_each_group_s_options_and_counts_its_parameters_without_print
     assert lines[lines.index("Parameter Group 1") + 1] == "    params: 1 tensors, 4 values"
     assert "    lr: 0.5" in lines[lines.index("Parameter Group 1"):]
     assert "7." not in text  # no parameter values
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params, foreach: Adam(params, lr=0.05, weight_decay=0.01, foreach=foreach),
+    lambda params, foreach: Adam(params, lr=0.05, amsgrad=True, foreach=foreach),
+    lambda params, foreach: AdamW([{"params": params[:1]}, {"params": params[1:], "lr": 0.02}], foreach=foreach),
+])
+def test_adam_on_all_parameters_at_once_equals_adam_one_parameter_at_a_time(make_optimizer, device):
+    """foreach's flat update against the per-parameter one, exactly: through a step with a float64 gradient and one
+    where a parameter has no gradient (both then one at a time), and a state_dict loaded and a parameter's data
+    replaced midway (new arrays, which the flat update must take in)."""
+    shapes = [(2, 3), (4,), (3, 1, 2)]
+    starts = [numpy.linspace(-1, 1, numpy.prod(shape), dtype="float32").reshape(shape) for shape in shapes]
+    runs = {}
+    for foreach in (True, False):
+        params = [make_param(start, "float32", device) for start in starts]
+        optimizer = make_optimizer(params, foreach)
+        for step in range(6):
+            for index, param in enumerate(params):
+                skipped = step == 4 and index == 1
+                param.grad = None if skipped else quadratic_gradient(param.data, numpy.float32(0.25))
+                if step == 1 and index == 0:
+                    param.grad = param.grad.astype("float64")
+            optimizer.step()
+            if step == 2:
+                optimizer.load_state_dict(optimizer.state_dict())
+            if step == 3:
+                params[0].data = params[0].data * 1  # a new array, as loading a model's state_dict may give
+        runs[foreach] = [param.numpy() for param in params], optimizer.state_dict()["state"]
+    for at_once, one_at_a_time in zip(runs[True][0], runs[False][0]):
+        numpy.testing.assert_array_equal(at_once, one_at_a_time)
+    for position, state in runs[False][1].items():
+        for key, value in state.items():
+            numpy.testing.assert_array_equal(backend.to_device(runs[True][1][position][key], "cpu"),
+                                             backend.to_device(value, "cpu"))
+
+
+def test_adam_on_all_parameters_at_once_on_the_device_is_one_concatenation_and_one_kernel(standin):
+    from standin_cupy import _ledger as ledger
+
+    params = [make_param(numpy.ones(shape), "float32", "gpu") for shape in [(2, 3), (4,), (5,)] * 4]
+    optimizer = Adam(params, lr=0.1)
+    for _ in range(2):
+        for param in params:
+            param.grad = param.data * 2
+        with ledger.recording() as events:
+            optimizer.step()
+    assert events.count("launch") == 2, events.sites("launch")

@@ -3,12 +3,14 @@ import numpy
 import pytest
 from op_table import avg_pool2d_by_loops
 
-from minigrad import Tensor, gradcheck
+from minigrad import Tensor, backend, gradcheck
 from minigrad.functional import avg_pool2d, global_avg_pool2d
 from minigrad.layout import batch_last
 
 # (image (H, W), kernel_size, stride, padding)
-CASES = [((4, 6), 2, None, 0), ((5, 5), 3, 2, 1), ((5, 7), (2, 3), (1, 2), (1, 1)), ((3, 3), 3, None, 0)]
+# The last three have one output pixel: a window of the whole image, of the whole padded image, and of part of it.
+CASES = [((4, 6), 2, None, 0), ((5, 5), 3, 2, 1), ((5, 7), (2, 3), (1, 2), (1, 1)), ((3, 3), 3, None, 0),
+         ((2, 2), 4, None, 1), ((4, 4), 3, 2, 0)]
 
 
 def make_input(image, seed=0):
@@ -24,6 +26,17 @@ def test_avg_pool2d_on_batch_last_input(image, kernel_size, stride, padding):
     expected = avg_pool2d_by_loops(x.data, kernel_size, stride, padding)
     numpy.testing.assert_allclose(pool(stored).data, expected, rtol=1e-12)
     assert gradcheck(pool, [stored])
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_a_window_of_the_whole_image_on_the_device(device, padding):
+    x = make_input((4 - 2 * padding,) * 2)
+    on_device = Tensor(backend.to_device(x.data, device), requires_grad=True)
+    output = avg_pool2d(on_device, 4, padding=padding)
+    numpy.testing.assert_allclose(backend.to_device(output.data, "cpu"),
+                                  avg_pool2d_by_loops(x.data, 4, None, padding), rtol=1e-12)
+    output.backward(output.data * 0 + 1)
+    numpy.testing.assert_array_equal(backend.to_device(on_device.grad, "cpu"), numpy.full(x.shape, 1 / 16))
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,33 @@ def test_leaf_gradient_is_a_writable_copy():
     numpy.testing.assert_array_equal(x.grad, [2.0, 2.0])
 
 
+def test_leaves_never_share_a_gradient_array_with_each_other_or_the_caller(device):
+    a, b = leaf([1.0, 2.0], device), leaf([3.0, 4.0], device)
+    ((a + b) * 3.0).sum().backward()  # Add hands the same fresh gradient to both inputs
+    assert a.grad is not b.grad
+    c = leaf([1.0, 2.0], device)
+    g = c.data * 5  # a fresh array of c's dtype
+    c.backward(g)  # c is the root: the caller's array is not kept
+    assert c.grad is not g
+
+
+class Fresh(Function):
+    """An op whose backward hands out a fresh array, for the test below."""
+
+    def forward(self, x):
+        return x * 1
+
+    def backward(self, grad_output):
+        self.handed_out = grad_output * 2
+        return (self.handed_out,)
+
+
+def test_a_fresh_gradient_of_the_leaf_dtype_is_kept_without_a_copy(device):
+    x, op = leaf([1.0, 2.0], device), Fresh()
+    op(x).backward(x.data * 1)
+    assert x.grad is op.handed_out
+
+
 def test_leaf_gradient_takes_the_leaf_dtype():
     x = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
     (x * numpy.array([1.0, 2.0, 3.0])).sum().backward()  # the product is float64

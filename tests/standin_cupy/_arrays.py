@@ -62,6 +62,7 @@ class ndarray:
     itemsize = property(lambda self: self._array.itemsize)
     nbytes = property(lambda self: self._array.nbytes)
     flags = property(lambda self: Flags(self._array.flags))
+    base = property(lambda self: None if self._array.base is None else from_numpy(self._array.base))
     T = property(lambda self: self.transpose())
     device = property(lambda self: Device())
 

@@ -40,17 +40,18 @@ def test_a_ctrl_c_after_the_last_step_is_raised_when_the_block_ends_and_the_hand
 
 def test_an_interrupted_run_leaves_every_parameter_updated_the_same_number_of_times(tiny_cifar_folder, tiny_cache,
                                                                                   tmp_path, monkeypatch):
-    """Ctrl-C arrives while Adam is halfway through the parameters of a step; the step still finishes."""
-    updates, real_update, optimizers = [], Adam.update, []
+    """Ctrl-C arrives while Adam updates the parameters of a step (all at once, see Adam's foreach); the step
+    still finishes."""
+    updates, real_update_group, optimizers = [], Adam.update_group, []
 
-    def update_and_press_ctrl_c_halfway(self, param, grad, state, group):
+    def update_group_and_press_ctrl_c(self, group):
         optimizers.append(self)
         updates.append(1)
-        if len(updates) == 3 * 46 + 20:  # the 4th step, at its 21st of the model's 46 parameters
+        if len(updates) == 4:  # the 4th step (the model's parameters are one group)
             press_ctrl_c()
-        return real_update(self, param, grad, state, group)
+        return real_update_group(self, group)
 
-    monkeypatch.setattr(Adam, "update", update_and_press_ctrl_c_halfway)
+    monkeypatch.setattr(Adam, "update_group", update_group_and_press_ctrl_c)
     config = TrainConfig(device="cpu", data=str(tiny_cifar_folder), cache_dir=str(tiny_cache), epochs=3,
                          batch_size=8, out=str(tmp_path / "run"), progress=False)
     with pytest.raises(KeyboardInterrupt):
