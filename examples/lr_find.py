@@ -13,7 +13,7 @@ import os
 from ultimus.diagnostics.lr_finder import lr_range_test, save_lr_sweep
 from ultimus.errors import UsageError
 from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
-from ultimus.training.config import TrainConfig
+from ultimus.training.config import CHOICES, TrainConfig
 from ultimus.training.run_directory import check_writable, fresh_path
 
 
@@ -29,7 +29,7 @@ def make_parser():
     add("--steps", type=int, default=300, help="steps of the sweep; it stops early on a blow-up")
     add("--batch-size", type=int, default=defaults.batch_size, help="training images per step")
     add("--seed", type=int, default=defaults.seed, help="random seed")
-    add("--device", default=defaults.device, choices=["auto", "cpu", "gpu"], help="where to run")
+    add("--device", default=defaults.device, choices=CHOICES["device"], help="where to run")
     add("--out", default=None, help="the figure to write (default: a fresh runs/lr_find-YYYYMMDD-HHMMSS.png)")
     add("--overwrite", action="store_true", help="replace the figure --out if it exists")
     add("--no-progress", dest="progress", action="store_false", help="no progress bar while reading the data")

@@ -13,9 +13,8 @@ disk); Ctrl-C exits with 130 and SIGTERM with 143, both keeping the last checkpo
 import os
 import sys
 
-from ultimus.model import SCALINGS, VARIANTS
 from ultimus.training.command_line import ArgumentParser, HelpFormatter, run_reporting_errors
-from ultimus.training.config import RESUME_OVERRIDES, TrainConfig, option
+from ultimus.training.config import CHOICES, RESUME_OVERRIDES, TrainConfig, option
 from ultimus.training.run_directory import OUTPUTS
 from ultimus.training.train import train
 
@@ -24,18 +23,18 @@ def make_parser():
     defaults = TrainConfig()
     parser = ArgumentParser(prog=os.path.basename(__file__), description=__doc__, formatter_class=HelpFormatter)
     add = parser.add_argument
-    add("--device", default=defaults.device, choices=["auto", "cpu", "gpu"], help="where to train; auto prefers the GPU")
+    add("--device", default=defaults.device, choices=CHOICES["device"], help="where to train; auto prefers the GPU")
     add("--epochs", type=int, default=defaults.epochs, help="epochs to train")
     add("--batch-size", type=int, default=defaults.batch_size, help="training images per step")
     add("--max-lr", type=float, default=defaults.max_lr, help="One Cycle's peak learning rate")
     add("--pct-start", type=float, default=defaults.pct_start,
         help="fraction of the steps spent warming up to --max-lr (5/24: epoch 5 of 24)")
-    add("--anneal", dest="anneal_strategy", default=defaults.anneal_strategy, choices=["linear", "cos"],
+    add("--anneal", dest="anneal_strategy", default=defaults.anneal_strategy, choices=CHOICES["anneal_strategy"],
         help="One Cycle's annealing shape")
     add("--dropout", type=float, default=defaults.dropout, help="dropout probability in the model")
-    add("--scaling", default=defaults.scaling, choices=SCALINGS,
+    add("--scaling", default=defaults.scaling, choices=CHOICES["scaling"],
         help="divide attention scores by sqrt(8) inside the softmax or after it (the assignment's literal text)")
-    add("--variant", default=defaults.variant, choices=VARIANTS,
+    add("--variant", default=defaults.variant, choices=CHOICES["variant"],
         help="the assignment's network, or 'residual': each Ultimus block adds its input to its output")
     add("--coarse-dropout-p", type=float, default=defaults.coarse_dropout_p,
         help="probability that an image gets its 8x8 CoarseDropout hole")

@@ -85,32 +85,12 @@ class ndarray:
         ledger.note("sync", "ndarray.get")
         return numpy.array(self._array, order=order)
 
-    def item(self):
-        ledger.note("sync", "ndarray.item")
-        return self._array.item()
-
-    def tolist(self):
-        ledger.note("sync", "ndarray.tolist")
-        return self._array.tolist()
-
     def set(self, array, stream=None):
         """Copy the NumPy array ``array`` into this one: a host-to-device copy."""
         if not isinstance(array, numpy.ndarray):
             raise TypeError(f"ndarray.set takes a NumPy array, got {type(array).__name__}")
         ledger.note("upload", "ndarray.set")
         self._array[...] = array
-
-    def __float__(self):
-        ledger.note("sync", "float")
-        return float(self._array)
-
-    def __int__(self):
-        ledger.note("sync", "int")
-        return int(self._array)
-
-    def __complex__(self):
-        ledger.note("sync", "complex")
-        return complex(self._array)
 
     def __bool__(self):
         """bool(a) is a sync; a bare truth test (if a, while a, not a, and, or) hides one and is refused."""
@@ -120,14 +100,6 @@ class ndarray:
                             "device unseen: write bool(array) where that sync is meant")
         ledger.note("sync", "bool")
         return bool(self._array)
-
-    def __repr__(self):
-        ledger.note("sync", "repr")
-        return repr(self._array)
-
-    def __str__(self):
-        ledger.note("sync", "str")
-        return str(self._array)
 
     def __format__(self, spec):
         ledger.note("sync", "format")
@@ -203,6 +175,15 @@ def _unary(name, function):
     return method
 
 
+def _read_back(name, site, convert):
+    """The method ``name``: a host sync, noted as ``site``, that returns ``convert`` of the values."""
+    def method(self):
+        ledger.note("sync", site)
+        return convert(self._array)
+    method.__name__ = name
+    return method
+
+
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lshift",
               "rshift"):
     _function = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
@@ -215,6 +196,11 @@ for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
     setattr(ndarray, f"__{_name}__", _operator(f"__{_name}__", getattr(operator, _name)))
 for _name in ("neg", "pos", "abs", "invert"):
     setattr(ndarray, f"__{_name}__", _unary(f"__{_name}__", getattr(operator, _name)))
+for _name, _site, _convert in (("item", "ndarray.item", lambda array: array.item()),
+                               ("tolist", "ndarray.tolist", lambda array: array.tolist()), ("__float__", "float", float),
+                               ("__int__", "int", int), ("__complex__", "complex", complex),
+                               ("__repr__", "repr", repr), ("__str__", "str", str)):
+    setattr(ndarray, _name, _read_back(_name, _site, _convert))
 
 
 def from_numpy(array):

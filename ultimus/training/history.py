@@ -14,8 +14,6 @@ import json
 from minigrad.atomic import atomic_write
 from ultimus.training.run_directory import output_path
 
-EVAL_SPLITS = ("test", "validation")
-
 
 @dataclasses.dataclass
 class EpochRecord:

@@ -218,11 +218,11 @@ def _stop_if_diverged(loss_sum, recent, steps):
 
 def step_optimizer(optimizer, flow, step):
     """optimizer.step(), seen by the GradientFlow recorder ``flow`` (None: no recording) as the run's step ``step``."""
-    if flow is None:
-        return optimizer.step()
-    flow.before_step(step)
+    if flow is not None:
+        flow.before_step(step)
     optimizer.step()
-    flow.after_step(step)
+    if flow is not None:
+        flow.after_step(step)
 
 
 def show_progress(bar, loss, accuracy, lr=None):

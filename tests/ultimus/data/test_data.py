@@ -394,29 +394,21 @@ def test_missing_split(tmp_path, cache, split):
         load_cifar10(folder, cache_dir=cache)
 
 
-def test_official_batch_with_wrong_keys(tmp_path, cache):
+def uint8_rows(count, width=3072, dtype=numpy.uint8):
+    return numpy.zeros((count, width), dtype=dtype)
+
+
+@pytest.mark.parametrize("batch, content, message", [
+    ("data_batch_2", {b"images": uint8_rows(1), b"labels": [0]}, r"expected keys b'data' and b'labels'"),
+    ("data_batch_3", {b"data": uint8_rows(2, width=3000), b"labels": [0, 1]}, r"uint8 \(N, 3072\)"),
+    ("data_batch_3", {b"data": uint8_rows(2, dtype=numpy.float32), b"labels": [0, 1]}, r"uint8 \(N, 3072\)"),
+    ("data_batch_3", {b"data": uint8_rows(2), b"labels": [0]}, r"uint8 \(N, 3072\)"),
+    ("test_batch", {b"data": uint8_rows(1), b"labels": [10]}, r"0\.\.9"),
+], ids=["wrong keys", "wrong width", "not uint8", "labels short", "label out of range"])
+def test_an_official_batch_with_wrong_content_is_refused_naming_it(tmp_path, cache, batch, content, message):
     folder, _ = make_official_folder(tmp_path)
-    write_pickle(folder / "data_batch_2", {b"images": numpy.zeros((1, 3072), dtype=numpy.uint8), b"labels": [0]})
-    with pytest.raises(ValueError, match=r"data_batch_2 in .* expected keys b'data' and b'labels'"):
-        load_cifar10(folder, cache_dir=cache)
-
-
-@pytest.mark.parametrize("rows, labels", [
-    (numpy.zeros((2, 3000), dtype=numpy.uint8), [0, 1]),
-    (numpy.zeros((2, 3072), dtype=numpy.float32), [0, 1]),
-    (numpy.zeros((2, 3072), dtype=numpy.uint8), [0]),
-])
-def test_official_batch_with_wrong_sizes(tmp_path, cache, rows, labels):
-    folder, _ = make_official_folder(tmp_path)
-    write_pickle(folder / "data_batch_3", {b"data": rows, b"labels": labels})
-    with pytest.raises(ValueError, match=r"data_batch_3 in .*uint8 \(N, 3072\)"):
-        load_cifar10(folder, cache_dir=cache)
-
-
-def test_official_batch_with_labels_out_of_range(tmp_path, cache):
-    folder, _ = make_official_folder(tmp_path)
-    write_pickle(folder / "test_batch", {b"data": numpy.zeros((1, 3072), dtype=numpy.uint8), b"labels": [10]})
-    with pytest.raises(ValueError, match=r"test_batch in .*0\.\.9"):
+    write_pickle(folder / batch, content)
+    with pytest.raises(ValueError, match=f"{batch} in .*{message}"):
         load_cifar10(folder, cache_dir=cache)
 
 
