@@ -28,3 +28,12 @@ def test_gpu_launches_runs_as_a_script_on_the_standin():
     assert lines[0] == "step 1 of a run of Ultimus at batch 4, on the stand-in for CuPy"
     assert any(line.split()[:2] == ["Conv2d", "3"] for line in lines)
     assert lines[-1].startswith("per step: ") and lines[-1].endswith(", 0 host syncs, 0 host-to-device copies")
+
+
+def test_step_ab_times_a_commit_against_the_working_tree_in_one_process():
+    env = dict(os.environ, PYTHONPATH="")  # each side's packages come from its own tree, not from the path
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_ab.py"), "HEAD", "--steps", "1",
+                             "--rounds", "1", "--batch-size", "4"], capture_output=True, text=True, env=env,
+                            cwd=ROOT.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("batch 4: HEAD ") and "working tree" in result.stdout
