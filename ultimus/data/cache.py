@@ -72,7 +72,7 @@ def read_cache(path):
             )
         dataset.check()
     except Exception as error:  # truncated zip, missing key, wrong shape...: all mean "rebuild it"
-        warnings.warn(f"the CIFAR-10 cache {path} is unreadable ({error}); rebuilding it")
+        warnings.warn(f"the CIFAR-10 cache {path} is unreadable ({error}); rebuilding it", stacklevel=2)
         return None
     return dataset
 
@@ -88,6 +88,6 @@ def write_cache(dataset, path):
                 classes=numpy.array(dataset.classes, dtype=str),
             )
     except OSError as error:
-        warnings.warn(f"could not write the CIFAR-10 cache {path} ({error}); the next load will decode again")
+        warnings.warn(f"could not write the CIFAR-10 cache {path} ({error}); the next load will decode again", stacklevel=2)
         return False
     return True

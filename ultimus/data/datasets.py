@@ -4,9 +4,9 @@ import dataclasses
 
 import numpy
 
-from ultimus.errors import UsageError
 from ultimus.data.cifar10 import CLASS_COUNT
 from ultimus.data.load import load_cifar10
+from ultimus.errors import UsageError
 
 VALIDATION_SEED = 0  # one fixed validation split, whatever the run's seed, so that runs compare on the same images
 

@@ -8,9 +8,9 @@ import posixpath
 
 import numpy
 from PIL import Image
-from ultimus.progress import tqdm
 
 from ultimus.data.cifar10 import IMAGE_SIZE, IMAGE_SUFFIXES, OFFICIAL_FILES, SPLITS, Cifar10, where
+from ultimus.progress import tqdm
 
 
 def image_root(tree, source):

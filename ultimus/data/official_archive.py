@@ -13,14 +13,23 @@ import posixpath
 import urllib.request
 
 import numpy
-from ultimus.progress import tqdm
 
 from minigrad.atomic import atomic_write
 from ultimus.data.cache import file_digest
 from ultimus.data.cifar10 import (
-    IMAGE_SIZE, OFFICIAL_ARCHIVE, OFFICIAL_FILES, OFFICIAL_MD5, OFFICIAL_META, OFFICIAL_TEST_BATCH,
-    OFFICIAL_TRAIN_BATCHES, OFFICIAL_URL, WHERE_TO_POINT, Cifar10, where,
+    IMAGE_SIZE,
+    OFFICIAL_ARCHIVE,
+    OFFICIAL_FILES,
+    OFFICIAL_MD5,
+    OFFICIAL_META,
+    OFFICIAL_TEST_BATCH,
+    OFFICIAL_TRAIN_BATCHES,
+    OFFICIAL_URL,
+    WHERE_TO_POINT,
+    Cifar10,
+    where,
 )
+from ultimus.progress import tqdm
 
 
 def official_archive(cache_dir, download=True):

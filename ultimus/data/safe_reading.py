@@ -52,7 +52,7 @@ def open_tar(source):
     try:
         with open(source, "rb") as file, _decompressed(file) as stream:
             try:
-                archive = tarfile.open(fileobj=_BoundedStream(stream, source), mode="r:")
+                archive = tarfile.open(fileobj=_BoundedStream(stream, source), mode="r:")  # noqa: SIM115  (closed by the with below; its ReadError is told apart first)
             except tarfile.ReadError as error:
                 raise ValueError(f"{source} is neither a folder nor a tar archive; {WHERE_TO_POINT}") from error
             with archive:

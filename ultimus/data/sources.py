@@ -13,12 +13,11 @@ import os
 import pathlib
 import posixpath
 
-from ultimus.progress import tqdm
-
 from ultimus.data.cifar10 import IMAGE_SUFFIXES, OFFICIAL_FILES, where
 from ultimus.data.image_folder import image_root, read_image_folder
 from ultimus.data.official_archive import read_official
 from ultimus.data.safe_reading import open_tar, read_bounded, tar_members
+from ultimus.progress import tqdm
 
 
 @dataclasses.dataclass

@@ -1,7 +1,6 @@
 """ultimus.data.load and its parts (sources, official_archive, image_folder, cache): tiny official batches and image folders built here, the cache, the download, the errors."""
 import hashlib
 import os
-import pathlib
 import pickle
 import re
 import tarfile
@@ -9,12 +8,13 @@ import urllib.error
 
 import numpy
 import pytest
+from helpers import SHARED_DATA
 from PIL import Image
 
-from ultimus.data import cache as cache_module, cifar10, image_folder, official_archive, sources
-from ultimus.data.load import load_cifar10
+from ultimus.data import cache as cache_module
+from ultimus.data import cifar10, image_folder, official_archive, sources
 from ultimus.data.datasets import balanced_subset, channel_mean_std
-from helpers import SHARED_DATA
+from ultimus.data.load import load_cifar10
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SHARED_ARCHIVE = SHARED_DATA

@@ -3,18 +3,17 @@ are refused with one line naming the archive and the member, before their bytes 
 leave nothing in the cache."""
 import gzip
 import io
-import pathlib
 import sys
 import tarfile
 
 import pytest
+from helpers import REPOSITORY
 
 from ultimus.data import safe_reading
 from ultimus.data.load import load_cifar10
 
-from helpers import REPOSITORY
 sys.path.insert(0, str(REPOSITORY / "scripts"))
-from hostile_archives import LAYOUTS, hostile_members, write_archive  # noqa: E402
+from hostile_archives import LAYOUTS, hostile_members, write_archive
 
 VICTIMS = {layout: make()[1] for layout, make in LAYOUTS.items()}
 FIRSTS = {layout: next(iter(make()[0])) for layout, make in LAYOUTS.items()}

@@ -3,11 +3,18 @@ import numpy
 import pytest
 
 from minigrad import backend
-from ultimus.training.config import TrainConfig
 from ultimus.data.loaders import make_train_transform
 from ultimus.data.transforms import (
-    CoarseDropout, Compose, HorizontalFlip, Normalize, RandomCrop, crop, cut_holes, to_float_nchw,
+    CoarseDropout,
+    Compose,
+    HorizontalFlip,
+    Normalize,
+    RandomCrop,
+    crop,
+    cut_holes,
+    to_float_nchw,
 )
+from ultimus.training.config import TrainConfig
 
 
 def random_images(count=4, channels=3, height=32, width=32, seed=0):
