@@ -27,7 +27,8 @@ PARALLEL_LISTS_KEY = re.compile(r"^features\.(conv|norm)s\.(\d+)\.")
 class ConvStage(nn.Module):
     """One stage of the trunk: x (N, C_in, H, W) -> (N, C_out, ceil(H/2), ceil(W/2)).
 
-    ReLU is a function here, not a module: the assignment's layer table lists no ReLU rows.
+    ReLU is a function here, not a module: the assignment's layer table lists no ReLU rows. Batch norm, ReLU
+    and dropout run as one fused op (F.batch_norm_relu_dropout), or one by one while a hook watches a layer.
     """
 
     summary_row = False  # a grouping: summary() lists its layers, not the stage itself
@@ -39,7 +40,10 @@ class ConvStage(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.dropout(F.relu(self.norm(self.conv(x))))
+        x = self.conv(x)
+        if self.norm.has_forward_hooks() or self.dropout.has_forward_hooks():
+            return self.dropout(F.relu(self.norm(x)))
+        return self.norm.forward_relu_dropout(x, self.dropout.p if self.dropout.training else 0.0)
 
 
 class ConvNet(nn.Module):

@@ -20,12 +20,14 @@ Which kind of op lives where:
 - activation.py: the nonlinearities of a network (relu, leaky_relu, sigmoid, tanh, gelu, softmax, log_softmax)
 - reduction.py: sum, mean, max over axes; shape.py: ops that move elements without changing them
 - linear.py, conv.py, pooling.py, normalization.py, dropout.py, loss.py: one layer's op each
+- fused.py: a chain of layers' ops that models run back to back, as one op
 """
 from minigrad.functional.activation import gelu, gelu_simple, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from minigrad.functional.arithmetic import add, div, matmul, mul, neg, pow, scale, sub
 from minigrad.functional.conv import conv2d, conv2d_simple
 from minigrad.functional.dropout import dropout, dropout_simple
 from minigrad.functional.elementwise import clip, exp, log, sqrt, where
+from minigrad.functional.fused import batch_norm_relu_dropout, batch_norm_relu_dropout_simple
 from minigrad.functional.linear import linear
 from minigrad.functional.loss import cross_entropy, cross_entropy_simple
 from minigrad.functional.normalization import batch_norm, batch_norm_simple, layer_norm, layer_norm_simple
@@ -48,6 +50,8 @@ __all__ = [
     "avg_pool2d",
     "avg_pool2d_simple",
     "batch_norm",
+    "batch_norm_relu_dropout",
+    "batch_norm_relu_dropout_simple",
     "batch_norm_simple",
     "broadcast_to",
     "clip",

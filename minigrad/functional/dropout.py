@@ -80,11 +80,16 @@ def uniform_uint16(generator, shape):
     return words.view(numpy.uint16)[:count].reshape(shape)
 
 
+def keep_threshold(p):
+    """The least uint16 draw that keeps an element: a draw is kept with probability 1 - p, to 1/65536."""
+    return round(p * DRAW_LEVELS)
+
+
 def draw_keep(generator, array, p):
     """Booleans of array's shape and memory layout, each True (kept) with probability 1 - p (to 1/65536)."""
     axes = memory_order(array)
     draws = uniform_uint16(generator, tuple(array.shape[axis] for axis in axes))
-    return (draws >= round(p * DRAW_LEVELS)).transpose(numpy.argsort(axes).tolist())  # back to array's axis order
+    return (draws >= keep_threshold(p)).transpose(numpy.argsort(axes).tolist())  # back to array's axis order
 
 
 def dropout(x, p=0.5, training=True, generator=None):

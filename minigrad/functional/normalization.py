@@ -142,6 +142,8 @@ class BatchNorm(Function):
     weight dweight: dx = weight inv_std (dy - dbias/n - xhat dweight/n). In eval mode dx = dxhat inv_std.
     """
 
+    backward_reads_output = False  # True for an op that fuses more after the normalization (see _grad_normalized)
+
     def __init__(self, running_mean, running_var, training, momentum, eps):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps = training, momentum, eps
@@ -154,7 +156,7 @@ class BatchNorm(Function):
         mean, var, inv_std = (joined(parts) for parts in zip(*blocks))
         if self.training:
             update_running_statistics(self.running_mean, self.running_var, mean, var, rows.shape[1], self.momentum)
-        self.save_for_backward(centered, inv_std, weight)
+        self.save_for_backward(centered, inv_std, weight, output if self.backward_reads_output else None)
         return from_channel_rows(output, x.shape)
 
     def _normalize(self, rows, centered, output, block, weight, bias):
@@ -171,23 +173,34 @@ class BatchNorm(Function):
         inv_std, scale = xp.empty_like(var), xp.empty_like(var)
         scale_kernel = batch_norm_scale if xp is numpy else _batch_norm_scale_kernel(xp)
         scale_kernel(var, 1.0 if weight is None else weight[block], self.eps, inv_std, scale)
-        xp.multiply(centered, scale[:, None], out=output)
-        if bias is not None:
-            output += bias[block, None]
+        self._write_output(centered, scale[:, None], None if bias is None else bias[block, None], block, output)
         return mean, var, inv_std
 
+    def _write_output(self, centered, scale, bias, block, output):
+        """output = centered scale + bias for one block of channel rows (scale, bias: columns (C_block, 1))."""
+        get_array_module(centered).multiply(centered, scale, out=output)
+        if bias is not None:
+            output += bias
+
     def backward(self, grad_output):
-        centered, inv_std, weight = self.saved
+        centered, inv_std, weight, output = self.saved
         xp, grad_rows = get_array_module(centered), channel_rows(grad_output)
         grad_x = xp.empty_like(grad_rows)
-        blocks = [self._grad_block(grad_rows[block], centered[block], inv_std[block], block, weight, grad_x[block])
+        blocks = [self._grad_block(grad_rows[block], centered[block], inv_std[block], block, weight, output, grad_x[block])
                   for block in block_rows(grad_rows)]
         grad_weight, grad_bias = (joined(parts) for parts in zip(*blocks))
         grad_x = from_channel_rows(grad_x, grad_output.shape)
         return (grad_x,) if weight is None else (grad_x, grad_weight, grad_bias)
 
-    def _grad_block(self, grad_rows, centered, inv_std, block, weight, grad_x):
+    def _grad_normalized(self, grad_rows, output, block, scratch):
+        """The gradient of the normalized output (centered scale + bias) for one block of channel rows, from that of
+        this op's output (all of it, saved when backward_reads_output): the same. An op that fuses more after the
+        normalization writes its own into ``scratch``."""
+        return grad_rows
+
+    def _grad_block(self, grad_rows, centered, inv_std, block, weight, output, grad_x):
         """One block of channel rows: writes dx into grad_x; returns the block's (dweight, dbias)."""
+        grad_rows = self._grad_normalized(grad_rows, output, block, grad_x)  # may be grad_x itself: read before written
         xp, count = get_array_module(grad_rows), grad_rows.shape[1]
         grad_bias = grad_rows.sum(axis=1)
         grad_weight = row_dots(grad_rows, centered) * inv_std

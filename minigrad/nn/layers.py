@@ -91,15 +91,22 @@ class BatchNorm2d(Module):
             self.register_buffer(name, Tensor(array) if track_running_stats else None)
 
     def forward(self, x):
+        return F.batch_norm(x, **self._batch_norm_arguments(x))
+
+    def forward_relu_dropout(self, x, p):
+        """dropout(relu(self(x)), p) as the one fused op F.batch_norm_relu_dropout, for a block that chains the
+        three layers (p = 0: no dropout, as in evaluation). The same numbers as the layers one after another."""
+        return F.batch_norm_relu_dropout(x, **self._batch_norm_arguments(x), p=p)
+
+    def _batch_norm_arguments(self, x):
+        """batch_norm's arguments for this forward, after the check of x; counts the batch in training."""
         if x.ndim != 4:  # batch_norm also takes (N, C); the 2d layer does not
             raise ValueError(f"BatchNorm2d expects a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
-        use_batch_statistics = self.training or self.running_mean is None
         if self.training and self.num_batches_tracked is not None:
             self.num_batches_tracked.data += 1
-        return F.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias,
-            training=use_batch_statistics, momentum=self.momentum, eps=self.eps,
-        )
+        return {"running_mean": self.running_mean, "running_var": self.running_var, "weight": self.weight,
+                "bias": self.bias, "training": self.training or self.running_mean is None, "momentum": self.momentum,
+                "eps": self.eps}
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

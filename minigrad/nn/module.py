@@ -66,6 +66,11 @@ class Module:
         self._forward_hooks[key] = hook
         return RemovableHandle(self._forward_hooks, key)
 
+    def has_forward_hooks(self):
+        """Whether a hook watches this module's forward: a block that fuses its layers' ops into one runs them
+        one by one instead, so that every hook sees its layer's output."""
+        return bool(self._forward_hooks)
+
     # Registration: attributes are sorted into the three dictionaries by their type.
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:

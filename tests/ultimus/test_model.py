@@ -212,6 +212,23 @@ def test_gradcheck_ultimus_block_input_and_parameters():
     assert minigrad.gradcheck(lambda x, *_: block(x), [x, *parameters])
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_a_stage_fused_computes_what_its_layers_compute_one_by_one(training):
+    """A hook on a stage's dropout makes the stage run its layers one by one; without one they run fused."""
+    results = []
+    for watched in (False, True):
+        minigrad.manual_seed(0)
+        model = UltimusNet(dropout=0.2).train(training)
+        if watched:
+            model.features.stages[1].dropout.register_forward_hook(lambda *_: None)
+        x = Tensor(numpy.random.default_rng(4).standard_normal((6, 3, 32, 32)), dtype="float32", requires_grad=True)
+        output = model(x)
+        output.backward(numpy.ones(output.shape, dtype=numpy.float32))
+        results.append([output.data, x.grad] + [tensor.data for tensor in model.features.stages[1].norm.buffers()])
+    for fused, one_by_one in zip(*results):
+        assert numpy.array_equal(fused, one_by_one)
+
+
 def test_gradcheck_whole_network_in_training_mode():
     minigrad.manual_seed(0)
     model = as_float64(UltimusNet(dropout=0.0))
