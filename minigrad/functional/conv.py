@@ -26,7 +26,11 @@ The module holds two tiers: :func:`conv2d_simple` is the picture itself, an
 :func:`conv2d` is the same arithmetic arranged for speed, with the backward
 above written out (the model uses it). They are tested equal.
 """
+import functools
+import math
 import numbers
+
+import numpy
 
 from minigrad.backend import get_array_module
 from minigrad.layout import batch_first, batch_last, copy_images
@@ -188,10 +192,16 @@ def kernel_windows(padded, kernel_size, stride, output_shape):
 
 
 def im2col(padded, kernel_size, stride, output_shape):
-    """Unroll receptive fields: padded (C, Hp, Wp, N) -> columns (kh, kw, C, H_out, W_out, N)."""
+    """Unroll receptive fields: padded (C, Hp, Wp, N) -> columns (kh, kw, C, H_out, W_out, N).
+
+    On the CPU one slice copy per kernel offset; on a GPU one gather (see window_rows).
+    """
     xp = get_array_module(padded)
     channels, batch = padded.shape[0], padded.shape[-1]
     columns_shape = tuple(kernel_size) + (channels,) + tuple(output_shape) + (batch,)
+    if xp is not numpy:
+        rows = device_table(xp, window_rows, padded.shape[:3], tuple(kernel_size), stride, tuple(output_shape))
+        return padded.reshape(-1, batch).take(rows, axis=0).reshape(columns_shape)
     columns = xp.empty(columns_shape, dtype=padded.dtype)
     for i, j, window in kernel_windows(padded, kernel_size, stride, output_shape):
         columns[i, j] = window
@@ -233,6 +243,39 @@ def zero_outside_tiles(image, kernel_size, stride, output_shape):
     tiled_height, tiled_width = (step * size for step, size in zip(stride, output_shape))
     image[:, tiled_height:] = 0
     image[:, :tiled_height, tiled_width:] = 0
+
+
+# On a GPU every launch costs the same few microseconds, so im2col and col2im gather through a table of row
+# numbers instead of looping over the kernel offsets: with the padded images as rows (C*Hp*Wp, N) and the columns
+# as rows (kh*kw*C*H_out*W_out, N), each a run of N values, both are one gather of whole rows.
+def window_rows(padded_shape, kernel_size, stride, output_shape):
+    """The row of the padded images (C, Hp, Wp) that each row (i, j, c, y, x) of the columns copies:
+    (c, y stride_h + i, x stride_w + j), as one flat row number each: (kh*kw*C*H_out*W_out,)."""
+    channels, padded_h, padded_w = padded_shape
+    i, j, c, y, x = numpy.ix_(range(kernel_size[0]), range(kernel_size[1]), range(channels), range(output_shape[0]),
+                              range(output_shape[1]))
+    return ((c * padded_h + y * stride[0] + i) * padded_w + x * stride[1] + j).reshape(-1)
+
+
+def pixel_sources(padded_shape, kernel_size, stride, output_shape, padding):
+    """The inverse of window_rows for the pixels inside the padding: for each row (c, h, w) of the image (C, H, W),
+    the rows of the columns copied from it, (C*H*W, K), K the most of any pixel. A pixel copied fewer times is
+    filled up with kh*kw*C*H_out*W_out, the number of a zero row that col2im puts after the columns."""
+    copied_from = window_rows(padded_shape, kernel_size, stride, output_shape)
+    order = numpy.argsort(copied_from, kind="stable")
+    counts = numpy.bincount(copied_from, minlength=numpy.prod(padded_shape))
+    slots = numpy.arange(len(order)) - (numpy.cumsum(counts) - counts)[copied_from[order]]
+    sources = numpy.full((len(counts), counts.max()), len(copied_from))
+    sources[copied_from[order], slots] = order
+    inside = sources.reshape(tuple(padded_shape) + (-1,))[:, padding[0]:padded_shape[1] - padding[0],
+                                                          padding[1]:padded_shape[2] - padding[1]]
+    return inside.reshape(-1, sources.shape[1])
+
+
+@functools.cache
+def device_table(xp, table, *shapes):
+    """table(*shapes), a NumPy array of row numbers, copied to the device once per shape."""
+    return xp.asarray(table(*shapes))
 
 
 class Conv2d(Function):
@@ -279,9 +322,25 @@ class Conv2d(Function):
 
     def _grad_input(self, grad_rows, weight_rows):
         """dX = col2im(W_rows^T dY_rows), cut back from the padded image: (N, C_in, H, W), stored batch-last."""
+        xp = get_array_module(grad_rows)
+        if xp is not numpy:
+            return batch_first(self._grad_input_by_gather(grad_rows, weight_rows))
         grad_columns = (weight_rows.T @ grad_rows).reshape(self.columns_shape)
         grad_padded = col2im(grad_columns, self.padded_shape, self.stride)
         return batch_first(unpad_spatial(grad_padded, self.padding))
+
+    def _grad_input_by_gather(self, grad_rows, weight_rows):
+        """col2im on a GPU: each pixel inside the padding sums the rows of dcolumns copied from it (pixel_sources),
+        a gather and a sum: (C_in, H, W, N). dcolumns is written above a zero row that fills up the sums."""
+        xp, (channels, padded_h, padded_w, batch) = get_array_module(grad_rows), self.padded_shape
+        kernel_size, output_shape = self.columns_shape[:2], self.columns_shape[3:5]
+        grad_columns = xp.empty((math.prod(self.columns_shape[:5]) + 1, batch), dtype=grad_rows.dtype)
+        grad_columns[-1] = 0
+        xp.matmul(weight_rows.T, grad_rows, out=grad_columns[:-1].reshape(len(weight_rows.T), -1))
+        sources = device_table(xp, pixel_sources, (channels, padded_h, padded_w), kernel_size, self.stride,
+                               output_shape, self.padding)
+        image_shape = (channels, padded_h - 2 * self.padding[0], padded_w - 2 * self.padding[1], batch)
+        return grad_columns.take(sources, axis=0).sum(axis=1).reshape(image_shape)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
