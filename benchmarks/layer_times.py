@@ -3,8 +3,9 @@ where a CPU (or GPU) training step spends its time, one op at a time.
 
     python benchmarks/layer_times.py [--device cpu|gpu] [--repeats 20] [--batch-size 512] [--tier fast|plain]
 
---tier plain times the plain versions that read like the math (conv2d_simple, batch_norm_simple,
-dropout_simple, avg_pool2d_simple) in place of the fast ones the model uses: the gain of each trick.
+--tier plain times the plain versions that read like the math (conv2d_simple, then batch_norm_simple,
+relu and dropout_simple one by one, avg_pool2d_simple) in place of the fast ones the model uses (conv2d,
+the fused batch_norm_relu_dropout, avg_pool2d): the gain of each trick.
 
 Each op runs on an input in the layout it meets in the model (batch-last after a
 convolution, see minigrad/functional/conv.py); the medians are in milliseconds.
@@ -20,10 +21,7 @@ from minigrad import functional as F
 from ultimus.model import DROPOUT
 
 STAGES = ((3, 16), (16, 32), (32, 48))  # (C_in, C_out) of the three convolutions
-TIERS = {  # conv2d, batch_norm, dropout, avg_pool2d
-    "fast": (F.conv2d, F.batch_norm, F.dropout, F.avg_pool2d),
-    "plain": (F.conv2d_simple, F.batch_norm_simple, F.dropout_simple, F.avg_pool2d_simple),
-}
+TIERS = {"fast": (F.conv2d, F.avg_pool2d), "plain": (F.conv2d_simple, F.avg_pool2d_simple)}
 
 
 def median_milliseconds(function, repeats, synchronize):
@@ -47,18 +45,23 @@ def forward_and_backward(op, inputs, repeats, synchronize):
 
 
 def stage_ops(in_channels, out_channels, dtype, device, tier="fast"):
-    """The ops of one stage, each as (name, op): conv2d, batch_norm, relu, dropout."""
-    conv2d, batch_norm, dropout, _ = TIERS[tier]
+    """The ops of one stage, each as (name, op): conv2d, then batch_norm_relu_dropout (fast), or
+    batch_norm, relu and dropout (plain)."""
+    conv2d = TIERS[tier][0]
     generator = backend.random_generator(device)
     parameter = lambda *shape: Tensor(generator.standard_normal(shape, dtype=dtype), requires_grad=True)  # noqa: E731
     weight, bias = parameter(out_channels, in_channels, 3, 3), parameter(out_channels)
     scale, shift = parameter(out_channels), parameter(out_channels)
     running = [Tensor(backend.array_module(device).zeros(out_channels, dtype=dtype)) for _ in range(2)]
+    convolution = ("conv2d", lambda x: conv2d(x, weight, bias, stride=2, padding=1))
+    if tier == "fast":
+        return [convolution, ("bn+relu+dropout",
+                              lambda x: F.batch_norm_relu_dropout(x, *running, scale, shift, training=True, p=DROPOUT))]
     return [
-        ("conv2d", lambda x: conv2d(x, weight, bias, stride=2, padding=1)),
-        ("batch_norm", lambda x: batch_norm(x, *running, scale, shift, training=True)),
+        convolution,
+        ("batch_norm", lambda x: F.batch_norm_simple(x, *running, scale, shift, training=True)),
         ("relu", F.relu),
-        ("dropout", lambda x: dropout(x, DROPOUT)),
+        ("dropout", lambda x: F.dropout_simple(x, DROPOUT)),
     ]
 
 
@@ -75,21 +78,21 @@ def main():
     rng = numpy.random.default_rng(0)
     x = Tensor(rng.standard_normal((args.batch_size, 3, 32, 32)).astype(numpy.float32), device=device)
     totals = [0.0, 0.0]
-    print(f"{'op':<28}{'forward ms':>12}{'backward ms':>13}")
+    print(f"{'op':<32}{'forward ms':>12}{'backward ms':>13}")
     for stage, (in_channels, out_channels) in enumerate(STAGES, start=1):
         for name, op in stage_ops(in_channels, out_channels, numpy.float32, device, args.tier):
             needs_grad = stage > 1 or name != "conv2d"  # the images themselves need no gradient
             inputs = [Tensor(x.data, requires_grad=needs_grad)]
             timings = forward_and_backward(op, inputs, args.repeats, synchronize)
             totals = [total + timing for total, timing in zip(totals, timings)]
-            print(f"{f'stage {stage} {name} {tuple(x.shape)}':<28}{timings[0]:>12.2f}{timings[1]:>13.2f}")
+            print(f"{f'stage {stage} {name} {tuple(x.shape)}':<32}{timings[0]:>12.2f}{timings[1]:>13.2f}")
             x = op(inputs[0]).detach()
-    avg_pool2d = TIERS[args.tier][3]
+    avg_pool2d = TIERS[args.tier][1]
     pool = lambda x: avg_pool2d(x, x.shape[2:])  # noqa: E731
     timings = forward_and_backward(pool, [Tensor(x.data, requires_grad=True)], args.repeats, synchronize)
     totals = [total + timing for total, timing in zip(totals, timings)]
-    print(f"{f'avg_pool2d {tuple(x.shape)}':<28}{timings[0]:>12.2f}{timings[1]:>13.2f}")
-    print(f"{'total':<28}{totals[0]:>12.2f}{totals[1]:>13.2f}")
+    print(f"{f'avg_pool2d {tuple(x.shape)}':<32}{timings[0]:>12.2f}{timings[1]:>13.2f}")
+    print(f"{'total':<32}{totals[0]:>12.2f}{totals[1]:>13.2f}")
 
 
 if __name__ == "__main__":

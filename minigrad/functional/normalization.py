@@ -162,17 +162,17 @@ class BatchNorm(Function):
     def _normalize(self, rows, centered, output, block, weight, bias):
         """One block of channel rows: centered = rows - mean, output = weight centered inv_std + bias.
         Returns the block's (mean, var, inv_std)."""
-        xp, count = get_array_module(rows), rows.shape[1]
+        xp = get_array_module(rows)
         if self.training:
-            mean = rows.sum(axis=1) / count
+            mean = rows.mean(axis=1)
             xp.subtract(rows, mean[:, None], out=centered)
-            var = row_dots(centered, centered) / count
-        else:
-            mean, var = self.running_mean.data[block], self.running_var.data[block]
+            sum_squares, count = row_dots(centered, centered), rows.shape[1]
+        else:  # the running variance, as the sum of squares of one value
+            mean, sum_squares, count = self.running_mean.data[block], self.running_var.data[block], 1
             xp.subtract(rows, mean[:, None], out=centered)
-        inv_std, scale = xp.empty_like(var), xp.empty_like(var)
+        var, inv_std, scale = (xp.empty_like(sum_squares) for _ in range(3))
         scale_kernel = batch_norm_scale if xp is numpy else _batch_norm_scale_kernel(xp)
-        scale_kernel(var, 1.0 if weight is None else weight[block], self.eps, inv_std, scale)
+        scale_kernel(sum_squares, count, 1.0 if weight is None else weight[block], self.eps, var, inv_std, scale)
         self._write_output(centered, scale[:, None], None if bias is None else bias[block, None], block, output)
         return mean, var, inv_std
 
@@ -202,9 +202,10 @@ class BatchNorm(Function):
         """One block of channel rows: writes dx into grad_x; returns the block's (dweight, dbias)."""
         grad_rows = self._grad_normalized(grad_rows, output, block, grad_x)  # may be grad_x itself: read before written
         xp, count = get_array_module(grad_rows), grad_rows.shape[1]
-        grad_bias = grad_rows.sum(axis=1)
-        grad_weight = row_dots(grad_rows, centered) * inv_std
-        scale = inv_std if weight is None else weight[block] * inv_std
+        grad_bias, grad_weight, scale = grad_rows.sum(axis=1), xp.empty_like(inv_std), xp.empty_like(inv_std)
+        factors_kernel = batch_norm_grad_factors if xp is numpy else _batch_norm_grad_factors_kernel(xp)
+        factors_kernel(row_dots(grad_rows, centered), inv_std, 1.0 if weight is None else weight[block], grad_weight,
+                       scale)
         if not self.training:
             xp.multiply(grad_rows, scale[:, None], out=grad_x)
         else:
@@ -214,20 +215,40 @@ class BatchNorm(Function):
         return grad_weight, grad_bias
 
 
-def batch_norm_scale(var, weight, eps, inv_std, scale):
-    """Batch norm's per-channel factors, into inv_std and scale (C,): inv_std = 1 / sqrt(var + eps), scale =
-    weight inv_std (weight: (C,), or 1.0 without one). BatchNorm's on the CPU, and the NumPy twin of the GPU kernel."""
+def batch_norm_scale(sum_squares, count, weight, eps, var, inv_std, scale):
+    """Batch norm's per-channel factors, into var, inv_std and scale (C,): var = sum_squares / count, inv_std =
+    1 / sqrt(var + eps), scale = weight inv_std (weight: (C,), or 1.0 without one). BatchNorm's on the CPU, and the
+    NumPy twin of the GPU kernel below."""
+    numpy.divide(sum_squares, count, out=var)
     numpy.divide(1, numpy.sqrt(var + eps), out=inv_std)
     numpy.multiply(weight, inv_std, out=scale)
 
 
 @functools.cache
 def _batch_norm_scale_kernel(cupy):
-    """batch_norm_scale as one CUDA kernel (CuPy): as array operations it is four launches on (C,) vectors."""
+    """batch_norm_scale as one CUDA kernel (CuPy): as array operations it is five launches on (C,) vectors."""
     return cupy.ElementwiseKernel(
-        "T var, T weight, T eps", "T inv_std, T scale",
-        "inv_std = 1 / sqrt(var + eps); scale = weight * inv_std",
+        "T sum_squares, T count, T weight, T eps", "T var, T inv_std, T scale",
+        "var = sum_squares / count; inv_std = 1 / sqrt(var + eps); scale = weight * inv_std",
         "minigrad_batch_norm_scale",
+    )
+
+
+def batch_norm_grad_factors(dots, inv_std, weight, grad_weight, scale):
+    """Batch norm's per-channel factors of the backward, into grad_weight and scale (C,): dweight = sum(dy centered)
+    inv_std (dots: the sums), scale = weight inv_std (weight: (C,), or 1.0). BatchNorm's on the CPU, and the NumPy
+    twin of the GPU kernel below."""
+    numpy.multiply(dots, inv_std, out=grad_weight)
+    numpy.multiply(weight, inv_std, out=scale)
+
+
+@functools.cache
+def _batch_norm_grad_factors_kernel(cupy):
+    """batch_norm_grad_factors as one CUDA kernel (CuPy): as array operations it is two launches on (C,) vectors."""
+    return cupy.ElementwiseKernel(
+        "T dots, T inv_std, T weight", "T grad_weight, T scale",
+        "grad_weight = dots * inv_std; scale = weight * inv_std",
+        "minigrad_batch_norm_grad_factors",
     )
 
 

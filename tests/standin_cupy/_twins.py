@@ -5,11 +5,17 @@ kernel's order and writes its outputs in place. The stand-in runs it in the kern
 launch; the GPU tests check kernel and twin equal on a real device.
 """
 from minigrad.functional.fused import batch_norm_relu_dropout_output, relu_dropout_grad
-from minigrad.functional.normalization import batch_norm_grad_x, batch_norm_scale, running_statistics_update
+from minigrad.functional.normalization import (
+    batch_norm_grad_factors,
+    batch_norm_grad_x,
+    batch_norm_scale,
+    running_statistics_update,
+)
 from minigrad.optim.adam import adam_update
 
 TWINS = {"minigrad_fused_adam": adam_update, "minigrad_running_statistics": running_statistics_update,
          "minigrad_batch_norm_grad_x": batch_norm_grad_x, "minigrad_batch_norm_scale": batch_norm_scale,
+         "minigrad_batch_norm_grad_factors": batch_norm_grad_factors,
          "minigrad_batch_norm_relu_dropout_output": batch_norm_relu_dropout_output,
          "minigrad_relu_dropout_grad": relu_dropout_grad}
 
