@@ -227,6 +227,22 @@ def batch_norm_by_channels(x, weight=None, bias=None, training=True, running=Non
     return output
 
 
+def attention_by_loops(query, key, value, scale=None):
+    """For each query row, the softmax of its scaled dot products with every key row, then the weighted sum
+    of the value rows; the key and value broadcast along the leading axes as in NumPy."""
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    leading = numpy.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    query, key, value = (numpy.broadcast_to(array, leading + array.shape[-2:]) for array in (query, key, value))
+    output = numpy.zeros(leading + (query.shape[-2], value.shape[-1]))
+    for index in numpy.ndindex(leading):
+        for t, row in enumerate(query[index]):
+            scores = [scale * sum(q * k for q, k in zip(row, key_row)) for key_row in key[index]]
+            exponentials = [math.exp(score - max(scores)) for score in scores]
+            weights = [e / sum(exponentials) for e in exponentials]
+            output[index][t] = sum(w * v for w, v in zip(weights, value[index]))
+    return output
+
+
 def layer_norm_by_samples(x, weight=None, bias=None, normalized_shape=None, eps=1e-5):
     """One sample at a time, the definition: (sample - its mean) / sqrt(its variance + eps) * weight + bias."""
     trailing = tuple(numpy.atleast_1d(normalized_shape))
@@ -318,6 +334,25 @@ def batch_norm_with(function):
         mean, var = (Tensor(array, dtype=x.dtype, device=x.device) for array in running)
         return function(x, mean, var, weight, bias, training=training)
     return op
+
+
+@st.composite
+def attention_inputs(draw):
+    """query (..., T, D), key (..., S, D), value (..., S, Dv); key and value may have size-1 leading axes, which
+    broadcast; scale the default or given."""
+    rng = numpy.random.default_rng(draw(SEEDS))
+    leading = draw(shapes(min_dims=0, max_dims=2, max_side=3))
+    shared = tuple(1 if draw(st.booleans()) else size for size in leading)
+    queries, keys, features, value_features = (draw(st.integers(1, 4)) for _ in range(4))
+    arrays = [normal(rng, leading + (queries, features)), normal(rng, shared + (keys, features)),
+              normal(rng, shared + (keys, value_features))]
+    return Case(arrays, {"scale": draw(st.sampled_from([None, 0.7]))})
+
+
+def torch_attention(torch, query, key, value, scale=None):
+    leading = query.shape[:-2]
+    key, value = (array.expand(leading + array.shape[-2:]) for array in (key, value))
+    return torch.nn.functional.scaled_dot_product_attention(query, key, value, scale=scale)
 
 
 @st.composite
@@ -527,6 +562,8 @@ OPS = {
                             torch=lambda torch, x: torch.nn.functional.adaptive_avg_pool2d(x, 1)[..., 0, 0]),
     "batch_norm": Op(batch_norm_with(F.batch_norm), batch_norm_inputs(), batch_norm_by_channels,
                      plain=batch_norm_with(F.batch_norm_simple), torch=torch_batch_norm),
+    "scaled_dot_product_attention": Op(F.scaled_dot_product_attention, attention_inputs(), attention_by_loops,
+                                       plain=F.scaled_dot_product_attention_simple, torch=torch_attention),
     "cross_entropy": Op(F.cross_entropy, cross_entropy_inputs(), cross_entropy_by_loops, plain=F.cross_entropy_simple,
                         torch=torch_cross_entropy),
     "layer_norm": Op(lambda x, weight=None, bias=None, normalized_shape=None: F.layer_norm(x, normalized_shape, weight, bias),

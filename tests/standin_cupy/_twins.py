@@ -4,6 +4,7 @@ A twin does the kernel's arithmetic with array operations: it takes the kernel's
 kernel's order and writes its outputs in place. The stand-in runs it in the kernel's place, as one
 launch; the GPU tests check kernel and twin equal on a real device.
 """
+from minigrad.functional.attention import scaled_exp, scaled_softmax_grad
 from minigrad.functional.fused import batch_norm_relu_dropout_output, relu_dropout_grad
 from minigrad.functional.normalization import (
     batch_norm_grad_factors,
@@ -17,7 +18,8 @@ TWINS = {"minigrad_fused_adam": adam_update, "minigrad_running_statistics": runn
          "minigrad_batch_norm_grad_x": batch_norm_grad_x, "minigrad_batch_norm_scale": batch_norm_scale,
          "minigrad_batch_norm_grad_factors": batch_norm_grad_factors,
          "minigrad_batch_norm_relu_dropout_output": batch_norm_relu_dropout_output,
-         "minigrad_relu_dropout_grad": relu_dropout_grad}
+         "minigrad_relu_dropout_grad": relu_dropout_grad, "minigrad_scaled_exp": scaled_exp,
+         "minigrad_scaled_softmax_grad": scaled_softmax_grad}
 
 
 def twin_of(kernel_name):

@@ -11,7 +11,7 @@ from helpers import REPOSITORY
 import minigrad
 from minigrad import Tensor
 from minigrad.nn import summary
-from ultimus.model import Ultimus, UltimusNet
+from ultimus.model import SCALINGS, Ultimus, UltimusNet
 
 ASSIGNMENT_TABLE = pathlib.Path(__file__).with_name("assignment_layer_table.txt")
 
@@ -175,6 +175,21 @@ def test_ultimus_block_matches_the_loop_definition():
     block = Ultimus()
     x = numpy.random.default_rng(0).standard_normal((5, 48)).astype(numpy.float32)
     numpy.testing.assert_allclose(block(Tensor(x)).data, slow_ultimus(x.astype(numpy.float64), block), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_the_blocks_fused_mixing_is_value_times_its_attention_matrix(scaling):
+    minigrad.manual_seed(3)
+    block = as_float64(Ultimus(scaling=scaling))
+    arrays = numpy.random.default_rng(5).standard_normal((3, 6, 8))
+    results = []
+    for mix in (block.mix, lambda query, key, value: (value.reshape(6, 1, 8) @ block.attention(query, key)).reshape(6, 8)):
+        query, key, value = (Tensor(array, requires_grad=True) for array in arrays)
+        mixed = mix(query, key, value)
+        mixed.backward(numpy.linspace(-1, 1, 48).reshape(6, 8))
+        results.append([mixed.data, query.grad, key.grad, value.grad])
+    for fused, composed in zip(*results):
+        numpy.testing.assert_allclose(fused, composed, rtol=1e-12, atol=1e-14)
 
 
 def test_scaling_after_the_softmax_divides_the_attention_matrix():

@@ -7,7 +7,8 @@ scaling="after" the columns sum to 1/sqrt(8) instead of 1.
 
 Nothing here changes the model's forward: :func:`recording_attention` hooks each block's
 ``query`` and ``key`` layers, and once a block has produced both it calls the block's own
-``attention(query, key)`` on them, so the maps are the forward's own math, not a copy of it.
+``attention(query, key)`` on them: the block's definition of AM, which its forward computes fused
+(``Ultimus.mix``, tested equal).
 """
 import contextlib
 import dataclasses
