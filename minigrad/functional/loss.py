@@ -1,5 +1,7 @@
 """Softmax cross-entropy on integer class labels: fused into one op for stability and speed
 (:func:`cross_entropy`), and composed of the plain ops (:func:`cross_entropy_simple`)."""
+import functools
+
 import numpy
 
 from minigrad.backend import get_array_module
@@ -22,26 +24,53 @@ class CrossEntropy(Function):
     def forward(self, logits, target):
         xp = get_array_module(logits)
         log_probabilities = log_softmax_array(logits, axis=1)
-        rows = xp.arange(len(logits))
-        losses = -(1 - self.label_smoothing) * log_probabilities[rows, target]
+        picked = xp.take_along_axis(log_probabilities, target[:, None], axis=1)[:, 0]  # log p of each true class
+        losses = -(1 - self.label_smoothing) * picked
         if self.label_smoothing:
             losses -= self.label_smoothing * log_probabilities.mean(axis=1)
         self.save_for_backward(log_probabilities, target)
         if self.reduction == "none":
             return losses
-        return losses.sum() / (len(logits) if self.reduction == "mean" else 1)
+        return losses.mean() if self.reduction == "mean" else losses.sum()
 
     def backward(self, grad_output):
         log_probabilities, target = self.saved
-        xp = get_array_module(log_probabilities)
-        classes = log_probabilities.shape[1]
-        grad_logits = xp.exp(log_probabilities)
-        grad_logits -= self.label_smoothing / classes
-        grad_logits[xp.arange(len(grad_logits)), target] -= 1 - self.label_smoothing
+        xp, (count, classes) = get_array_module(log_probabilities), log_probabilities.shape
         if self.reduction == "none":
-            return grad_logits * grad_output[:, None], None
-        scale = grad_output / len(grad_logits) if self.reduction == "mean" else grad_output
-        return grad_logits * scale, None
+            scale = grad_output[:, None]
+        else:
+            scale = grad_output / count if self.reduction == "mean" else grad_output
+        grad_logits = xp.empty_like(log_probabilities)
+        grad_kernel = cross_entropy_grad if xp is numpy else _cross_entropy_grad_kernel(xp)
+        grad_kernel(log_probabilities, target, classes, self.label_smoothing / classes, 1 - self.label_smoothing,
+                    scale, grad_logits)
+        return grad_logits, None
+
+
+def cross_entropy_grad(log_probabilities, target, classes, smoothing_share, target_share, scale, grad_logits):
+    """grad_logits = (softmax - q) scale, q = smoothing_share everywhere plus target_share at each row's label.
+
+    log_probabilities, grad_logits: (N, C); target: (N,) labels; scale: the upstream gradient over the
+    rows, a 0-d array or a column (N, 1). The CPU's pass, and the NumPy twin of the GPU kernel below.
+    """
+    numpy.exp(log_probabilities, out=grad_logits)
+    grad_logits -= smoothing_share
+    grad_logits[numpy.arange(len(grad_logits)), target] -= target_share
+    grad_logits *= scale
+
+
+@functools.cache
+def _cross_entropy_grad_kernel(cupy):
+    """cross_entropy_grad as one CUDA kernel (CuPy): element i of the (N, C) gradient is row i / C, class i % C."""
+    return cupy.ElementwiseKernel(
+        "T log_probabilities, raw I target, int32 classes, T smoothing_share, T target_share, T scale",
+        "T grad_logits",
+        """
+        T picked = target[i / classes] == i % classes ? target_share : (T)0;
+        grad_logits = (exp(log_probabilities) - smoothing_share - picked) * scale;
+        """,
+        "minigrad_cross_entropy_grad",
+    )
 
 
 def check_cross_entropy_arguments(name, logits, target, label_smoothing, reduction):

@@ -6,6 +6,7 @@ launch; the GPU tests check kernel and twin equal on a real device.
 """
 from minigrad.functional.attention import scaled_exp, scaled_softmax_grad
 from minigrad.functional.fused import batch_norm_relu_dropout_output, relu_dropout_grad
+from minigrad.functional.loss import cross_entropy_grad
 from minigrad.functional.normalization import (
     batch_norm_grad_factors,
     batch_norm_grad_x,
@@ -19,7 +20,7 @@ TWINS = {"minigrad_fused_adam": adam_update, "minigrad_running_statistics": runn
          "minigrad_batch_norm_grad_factors": batch_norm_grad_factors,
          "minigrad_batch_norm_relu_dropout_output": batch_norm_relu_dropout_output,
          "minigrad_relu_dropout_grad": relu_dropout_grad, "minigrad_scaled_exp": scaled_exp,
-         "minigrad_scaled_softmax_grad": scaled_softmax_grad}
+         "minigrad_scaled_softmax_grad": scaled_softmax_grad, "minigrad_cross_entropy_grad": cross_entropy_grad}
 
 
 def twin_of(kernel_name):
