@@ -6,6 +6,7 @@ exists, and it imports CuPy lazily: the CPU path never needs it installed.
 """
 import ctypes
 import ctypes.util
+import functools
 import importlib
 import os
 
@@ -138,3 +139,39 @@ def keep_freed_cpu_memory():
         return False
     trim_threshold, top_pad, mmap_threshold = -1, -2, -3  # glibc's M_* option numbers
     return all((mallopt(mmap_threshold, 2**30), mallopt(trim_threshold, 2**31 - 1), mallopt(top_pad, 2**28)))
+
+
+FUSED_KERNELS = {}  # kernel name -> FusedKernel: every fused kernel minigrad defines
+
+
+class FusedKernel:
+    """An elementwise GPU kernel beside its NumPy twin, called like the twin (made by :func:`fused_kernel`).
+
+    The twin writes the arithmetic as NumPy operations on its output arguments, in place: it is the
+    CPU's code. The kernel is the same arithmetic as one CUDA kernel (CuPy's ElementwiseKernel, built on
+    first use), which a GPU runs as one launch where the twin's operations would be several.
+    """
+
+    def __init__(self, twin, in_params, out_params, operation):
+        functools.update_wrapper(self, twin)
+        self.twin, self.name = twin, f"minigrad_{twin.__name__}"
+        self.in_params, self.out_params, self.operation = in_params, out_params, operation
+        self._kernels = {}  # by array module
+
+    def __call__(self, *arguments):
+        """The twin on NumPy arrays, the kernel on the GPU's (the first argument's array module decides)."""
+        xp = get_array_module(arguments[0])
+        if xp is numpy:
+            return self.twin(*arguments)
+        if xp not in self._kernels:
+            self._kernels[xp] = xp.ElementwiseKernel(self.in_params, self.out_params, self.operation, self.name)
+        return self._kernels[xp](*arguments)
+
+
+def fused_kernel(in_params, out_params, operation):
+    """Decorate a NumPy twin with its CUDA kernel, given as CuPy ElementwiseKernel's typed input and output
+    parameters (the twin's arguments, in order) and its operation (C++ for one element)."""
+    def with_kernel(twin):
+        kernel = FUSED_KERNELS[f"minigrad_{twin.__name__}"] = FusedKernel(twin, in_params, out_params, operation)
+        return kernel
+    return with_kernel

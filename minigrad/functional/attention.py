@@ -11,12 +11,11 @@ autograd derives the backward through the product, the softmax and the second pr
 :class:`ScaledDotProductAttention`), which on a GPU is twelve kernels where the composition is
 nineteen. They are tested equal.
 """
-import functools
 import math
 
 import numpy
 
-from minigrad.backend import get_array_module
+from minigrad.backend import fused_kernel, get_array_module
 from minigrad.functional.activation import softmax
 from minigrad.functional.arithmetic import scale as scaled
 from minigrad.functional.arithmetic import unbroadcast
@@ -47,8 +46,7 @@ class ScaledDotProductAttention(Function):
     def forward(self, query, key, value):
         xp, scores = get_array_module(query), query @ key.swapaxes(-1, -2)
         weights = xp.empty_like(scores)
-        exp_kernel = scaled_exp if xp is numpy else _scaled_exp_kernel(xp)
-        exp_kernel(scores, scores.max(axis=-1, keepdims=True), self.scale, weights)
+        scaled_exp(scores, scores.max(axis=-1, keepdims=True), self.scale, weights)
         weights /= weights.sum(axis=-1, keepdims=True)
         self.save_for_backward(query, key, value, weights)
         return weights @ value
@@ -59,47 +57,34 @@ class ScaledDotProductAttention(Function):
         grad_weights = grad_output @ value.swapaxes(-1, -2)
         row_sums = grad_weights[..., None, :] @ weights[..., :, None]  # sum(dP P) per row: (..., T, 1, 1)
         grad_scores = xp.empty_like(weights)
-        grad_kernel = scaled_softmax_grad if xp is numpy else _scaled_softmax_grad_kernel(xp)
-        grad_kernel(weights, grad_weights, row_sums[..., 0], self.scale, grad_scores)
+        scaled_softmax_grad(weights, grad_weights, row_sums[..., 0], self.scale, grad_scores)
         grad_query = unbroadcast(grad_scores @ key, query.shape) if needs[0] else None
         grad_key = unbroadcast(grad_scores.swapaxes(-1, -2) @ query, key.shape) if needs[1] else None
         grad_value = unbroadcast(weights.swapaxes(-1, -2) @ grad_output, value.shape) if needs[2] else None
         return grad_query, grad_key, grad_value
 
 
+@fused_kernel(
+    "T scores, T maximum, T scale", "T weights", "weights = exp((scores - maximum) * scale)",
+)
 def scaled_exp(scores, maximum, scale, weights):
     """weights = exp(scale (scores - maximum)), the softmax's numerators, shifted by each row's maximum so that
-    none overflows (scale > 0). The CPU's pass, and the NumPy twin of the GPU kernel below."""
+    none overflows (scale > 0). The CPU's pass, and the NumPy twin of the kernel above."""
     numpy.subtract(scores, maximum, out=weights)
     weights *= scale
     numpy.exp(weights, out=weights)
 
 
-@functools.cache
-def _scaled_exp_kernel(cupy):
-    """scaled_exp as one CUDA kernel (CuPy)."""
-    return cupy.ElementwiseKernel(
-        "T scores, T maximum, T scale", "T weights", "weights = exp((scores - maximum) * scale)",
-        "minigrad_scaled_exp",
-    )
-
-
+@fused_kernel(
+    "T weights, T grad_weights, T row_sums, T scale", "T grad_scores",
+    "grad_scores = (grad_weights - row_sums) * weights * scale",
+)
 def scaled_softmax_grad(weights, grad_weights, row_sums, scale, grad_scores):
     """grad_scores = scale P (dP - sum(dP P)): the gradient of the scores q k^T from that of the weights P.
-    row_sums: (..., T, 1). The CPU's pass, and the NumPy twin of the GPU kernel below."""
+    row_sums: (..., T, 1). The CPU's pass, and the NumPy twin of the kernel above."""
     numpy.subtract(grad_weights, row_sums, out=grad_scores)
     grad_scores *= weights
     grad_scores *= scale
-
-
-@functools.cache
-def _scaled_softmax_grad_kernel(cupy):
-    """scaled_softmax_grad as one CUDA kernel (CuPy)."""
-    return cupy.ElementwiseKernel(
-        "T weights, T grad_weights, T row_sums, T scale", "T grad_scores",
-        "grad_scores = (grad_weights - row_sums) * weights * scale",
-        "minigrad_scaled_softmax_grad",
-    )
 
 
 def check_attention_arguments(name, query, key, value, scale):

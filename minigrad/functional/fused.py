@@ -11,11 +11,10 @@ the same order, so the two agree to the bit. The fused backward is one pass too 
 in :class:`BatchNormReLUDropout`), and it keeps y alone instead of ReLU's and dropout's masks. On a
 GPU each pass is one kernel (a CuPy ElementwiseKernel), whose NumPy twin is the CPU's code.
 """
-import functools
 
 import numpy
 
-from minigrad.backend import get_array_module, random_generator, to_device
+from minigrad.backend import fused_kernel, random_generator, to_device
 from minigrad.checks import probability
 from minigrad.functional.activation import relu
 from minigrad.functional.dropout import dropout, keep_threshold, uniform_uint16
@@ -46,23 +45,28 @@ class BatchNormReLUDropout(BatchNorm):
         self.draws, self.threshold, self.dropout_scale = draws, threshold, dropout_scale
 
     def _write_output(self, centered, scale, bias, block, output):
-        xp = get_array_module(centered)
         draws = self.draws[block] if self.threshold else 0
-        kernel = batch_norm_relu_dropout_output if xp is numpy else _output_kernel(xp)
-        kernel(centered, scale, 0 if bias is None else bias, draws, self.threshold, self.dropout_scale, output)
+        batch_norm_relu_dropout_output(centered, scale, 0 if bias is None else bias, draws, self.threshold,
+                                       self.dropout_scale, output)
 
     def _grad_normalized(self, grad_rows, output, block, scratch):
-        xp = get_array_module(grad_rows)
-        kernel = relu_dropout_grad if xp is numpy else _grad_kernel(xp)
-        kernel(grad_rows, output[block], self.dropout_scale, scratch)
+        relu_dropout_grad(grad_rows, output[block], self.dropout_scale, scratch)
         return scratch
 
 
+@fused_kernel(
+    "T centered, T scale, T bias, uint16 draws, int32 threshold, T dropout_scale", "T output",
+    """
+    T z = centered * scale + bias;
+    output = (z < 0 ? (T)0 : z) * dropout_scale * (T)(draws >= threshold);
+    """,
+)
 def batch_norm_relu_dropout_output(centered, scale, bias, draws, threshold, dropout_scale, output):
     """output = max(centered scale + bias, 0) dropout_scale (draws >= threshold), in that order of rounding.
 
     centered, draws, output: channel rows (C, M); scale, bias: columns (C, 1). threshold 0 keeps every
-    element (draws may then be 0). The CPU's pass, and the NumPy twin of the GPU kernel below.
+    element (draws may then be 0). The CPU's pass, and the NumPy twin of the kernel above, whose
+    ``z < 0 ? 0 : z`` keeps a nan as NumPy's maximum does.
     """
     numpy.multiply(centered, scale, out=output)
     output += bias
@@ -73,34 +77,15 @@ def batch_norm_relu_dropout_output(centered, scale, bias, draws, threshold, drop
         output *= draws >= threshold
 
 
-@functools.cache
-def _output_kernel(cupy):
-    """batch_norm_relu_dropout_output as one CUDA kernel (CuPy). ``z < 0 ? 0 : z`` keeps a nan, as NumPy's maximum."""
-    return cupy.ElementwiseKernel(
-        "T centered, T scale, T bias, uint16 draws, int32 threshold, T dropout_scale", "T output",
-        """
-        T z = centered * scale + bias;
-        output = (z < 0 ? (T)0 : z) * dropout_scale * (T)(draws >= threshold);
-        """,
-        "minigrad_batch_norm_relu_dropout_output",
-    )
-
-
+@fused_kernel(
+    "T grad, T output, T dropout_scale", "T grad_normalized",
+    "grad_normalized = grad * dropout_scale * (T)(output > 0)",
+)
 def relu_dropout_grad(grad, output, dropout_scale, grad_normalized):
     """grad_normalized = grad dropout_scale (output > 0): the gradient reaching batch norm's z from that of y.
-    All channel rows (C, M). The CPU's pass, and the NumPy twin of the GPU kernel below."""
+    All channel rows (C, M). The CPU's pass, and the NumPy twin of the kernel above."""
     numpy.multiply(grad, dropout_scale, out=grad_normalized)
     grad_normalized *= output > 0
-
-
-@functools.cache
-def _grad_kernel(cupy):
-    """relu_dropout_grad as one CUDA kernel (CuPy)."""
-    return cupy.ElementwiseKernel(
-        "T grad, T output, T dropout_scale", "T grad_normalized",
-        "grad_normalized = grad * dropout_scale * (T)(output > 0)",
-        "minigrad_relu_dropout_grad",
-    )
 
 
 def batch_norm_relu_dropout(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,

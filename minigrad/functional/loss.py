@@ -1,10 +1,9 @@
 """Softmax cross-entropy on integer class labels: fused into one op for stability and speed
 (:func:`cross_entropy`), and composed of the plain ops (:func:`cross_entropy_simple`)."""
-import functools
 
 import numpy
 
-from minigrad.backend import get_array_module
+from minigrad.backend import fused_kernel, get_array_module
 from minigrad.functional.activation import log_softmax_array
 from minigrad.tensor import Function, Tensor
 
@@ -41,36 +40,30 @@ class CrossEntropy(Function):
         else:
             scale = grad_output / count if self.reduction == "mean" else grad_output
         grad_logits = xp.empty_like(log_probabilities)
-        grad_kernel = cross_entropy_grad if xp is numpy else _cross_entropy_grad_kernel(xp)
-        grad_kernel(log_probabilities, target, classes, self.label_smoothing / classes, 1 - self.label_smoothing,
-                    scale, grad_logits)
+        cross_entropy_grad(log_probabilities, target, classes, self.label_smoothing / classes, 1 - self.label_smoothing,
+                           scale, grad_logits)
         return grad_logits, None
 
 
+@fused_kernel(
+    "T log_probabilities, raw I target, int32 classes, T smoothing_share, T target_share, T scale",
+    "T grad_logits",
+    """
+    T picked = target[i / classes] == i % classes ? target_share : (T)0;
+    grad_logits = (exp(log_probabilities) - smoothing_share - picked) * scale;
+    """,
+)
 def cross_entropy_grad(log_probabilities, target, classes, smoothing_share, target_share, scale, grad_logits):
     """grad_logits = (softmax - q) scale, q = smoothing_share everywhere plus target_share at each row's label.
 
     log_probabilities, grad_logits: (N, C); target: (N,) labels; scale: the upstream gradient over the
-    rows, a 0-d array or a column (N, 1). The CPU's pass, and the NumPy twin of the GPU kernel below.
+    rows, a 0-d array or a column (N, 1). The CPU's pass, and the NumPy twin of the kernel above, in which
+    element i of the (N, C) gradient is row i / C and class i % C.
     """
     numpy.exp(log_probabilities, out=grad_logits)
     grad_logits -= smoothing_share
     grad_logits[numpy.arange(len(grad_logits)), target] -= target_share
     grad_logits *= scale
-
-
-@functools.cache
-def _cross_entropy_grad_kernel(cupy):
-    """cross_entropy_grad as one CUDA kernel (CuPy): element i of the (N, C) gradient is row i / C, class i % C."""
-    return cupy.ElementwiseKernel(
-        "T log_probabilities, raw I target, int32 classes, T smoothing_share, T target_share, T scale",
-        "T grad_logits",
-        """
-        T picked = target[i / classes] == i % classes ? target_share : (T)0;
-        grad_logits = (exp(log_probabilities) - smoothing_share - picked) * scale;
-        """,
-        "minigrad_cross_entropy_grad",
-    )
 
 
 def check_cross_entropy_arguments(name, logits, target, label_smoothing, reduction):

@@ -16,13 +16,12 @@ the engine's ops, and autograd derives their backward; :func:`batch_norm` and :f
 compute the same with the backward derived by hand in :class:`BatchNorm`'s and
 :class:`LayerNorm`'s docstrings (the model uses batch_norm). They are tested equal.
 """
-import functools
 import math
 import numbers
 
 import numpy
 
-from minigrad.backend import get_array_module
+from minigrad.backend import fused_kernel, get_array_module
 from minigrad.layout import block_rows, channel_rows, from_channel_rows
 from minigrad.tensor import Function, as_tensor
 
@@ -59,35 +58,26 @@ def update_running_statistics(running_mean, running_var, batch_mean, batch_var, 
     """
     if running_mean is None:
         return
-    arguments = (batch_mean, batch_var, momentum, 1 - momentum, count / (count - 1), running_mean.data, running_var.data)
-    if get_array_module(batch_mean) is numpy:
-        running_statistics_update(*arguments)
-    else:
-        _running_statistics_kernel(get_array_module(batch_mean))(*arguments)
+    running_statistics_update(batch_mean, batch_var, momentum, 1 - momentum, count / (count - 1), running_mean.data,
+                              running_var.data)
 
 
+@fused_kernel(
+    "T batch_mean, T batch_var, T momentum, T one_minus_momentum, T correction",
+    "T running_mean, T running_var",
+    """
+    running_mean = one_minus_momentum * running_mean + momentum * batch_mean;
+    running_var = one_minus_momentum * running_var + momentum * batch_var * correction;
+    """,
+)
 def running_statistics_update(batch_mean, batch_var, momentum, one_minus_momentum, correction, running_mean,
                               running_var):
-    """update_running_statistics' arithmetic on arrays (C,), in place on running_mean and running_var: the
-    CPU's, and the NumPy twin of the GPU kernel below (the same arguments in the same order)."""
+    """update_running_statistics' arithmetic on arrays (C,), in place on running_mean and running_var: the CPU's,
+    and the NumPy twin of the kernel above (seven launches as array operations)."""
     running_mean *= one_minus_momentum
     running_mean += momentum * batch_mean
     running_var *= one_minus_momentum
     running_var += momentum * batch_var * correction
-
-
-@functools.cache
-def _running_statistics_kernel(cupy):
-    """running_statistics_update as one CUDA kernel (CuPy): as array operations it is seven launches."""
-    return cupy.ElementwiseKernel(
-        "T batch_mean, T batch_var, T momentum, T one_minus_momentum, T correction",
-        "T running_mean, T running_var",
-        """
-        running_mean = one_minus_momentum * running_mean + momentum * batch_mean;
-        running_var = one_minus_momentum * running_var + momentum * batch_var * correction;
-        """,
-        "minigrad_running_statistics",
-    )
 
 
 def check_batch_norm_arguments(name, x, running_mean, running_var, weight, bias, training):
@@ -171,8 +161,7 @@ class BatchNorm(Function):
             mean, sum_squares, count = self.running_mean.data[block], self.running_var.data[block], 1
             xp.subtract(rows, mean[:, None], out=centered)
         var, inv_std, scale = (xp.empty_like(sum_squares) for _ in range(3))
-        scale_kernel = batch_norm_scale if xp is numpy else _batch_norm_scale_kernel(xp)
-        scale_kernel(sum_squares, count, 1.0 if weight is None else weight[block], self.eps, var, inv_std, scale)
+        batch_norm_scale(sum_squares, count, 1.0 if weight is None else weight[block], self.eps, var, inv_std, scale)
         self._write_output(centered, scale[:, None], None if bias is None else bias[block, None], block, output)
         return mean, var, inv_std
 
@@ -203,76 +192,56 @@ class BatchNorm(Function):
         grad_rows = self._grad_normalized(grad_rows, output, block, grad_x)  # may be grad_x itself: read before written
         xp, count = get_array_module(grad_rows), grad_rows.shape[1]
         grad_bias, grad_weight, scale = grad_rows.sum(axis=1), xp.empty_like(inv_std), xp.empty_like(inv_std)
-        factors_kernel = batch_norm_grad_factors if xp is numpy else _batch_norm_grad_factors_kernel(xp)
-        factors_kernel(row_dots(grad_rows, centered), inv_std, 1.0 if weight is None else weight[block], grad_weight,
-                       scale)
+        batch_norm_grad_factors(row_dots(grad_rows, centered), inv_std, 1.0 if weight is None else weight[block],
+                                grad_weight, scale)
         if not self.training:
             xp.multiply(grad_rows, scale[:, None], out=grad_x)
         else:
             columns = (scale[:, None], inv_std[:, None], grad_weight[:, None], grad_bias[:, None])
-            grad_x_kernel = batch_norm_grad_x if xp is numpy else _batch_norm_grad_x_kernel(xp)
-            grad_x_kernel(grad_rows, centered, *columns, count, grad_x)
+            batch_norm_grad_x(grad_rows, centered, *columns, count, grad_x)
         return grad_weight, grad_bias
 
 
+@fused_kernel(
+    "T sum_squares, T count, T weight, T eps", "T var, T inv_std, T scale",
+    "var = sum_squares / count; inv_std = 1 / sqrt(var + eps); scale = weight * inv_std",
+)
 def batch_norm_scale(sum_squares, count, weight, eps, var, inv_std, scale):
     """Batch norm's per-channel factors, into var, inv_std and scale (C,): var = sum_squares / count, inv_std =
     1 / sqrt(var + eps), scale = weight inv_std (weight: (C,), or 1.0 without one). BatchNorm's on the CPU, and the
-    NumPy twin of the GPU kernel below."""
+    NumPy twin of the kernel above (five launches on (C,) vectors as array operations)."""
     numpy.divide(sum_squares, count, out=var)
     numpy.divide(1, numpy.sqrt(var + eps), out=inv_std)
     numpy.multiply(weight, inv_std, out=scale)
 
 
-@functools.cache
-def _batch_norm_scale_kernel(cupy):
-    """batch_norm_scale as one CUDA kernel (CuPy): as array operations it is five launches on (C,) vectors."""
-    return cupy.ElementwiseKernel(
-        "T sum_squares, T count, T weight, T eps", "T var, T inv_std, T scale",
-        "var = sum_squares / count; inv_std = 1 / sqrt(var + eps); scale = weight * inv_std",
-        "minigrad_batch_norm_scale",
-    )
-
-
+@fused_kernel(
+    "T dots, T inv_std, T weight", "T grad_weight, T scale",
+    "grad_weight = dots * inv_std; scale = weight * inv_std",
+)
 def batch_norm_grad_factors(dots, inv_std, weight, grad_weight, scale):
     """Batch norm's per-channel factors of the backward, into grad_weight and scale (C,): dweight = sum(dy centered)
     inv_std (dots: the sums), scale = weight inv_std (weight: (C,), or 1.0). BatchNorm's on the CPU, and the NumPy
-    twin of the GPU kernel below."""
+    twin of the kernel above."""
     numpy.multiply(dots, inv_std, out=grad_weight)
     numpy.multiply(weight, inv_std, out=scale)
 
 
-@functools.cache
-def _batch_norm_grad_factors_kernel(cupy):
-    """batch_norm_grad_factors as one CUDA kernel (CuPy): as array operations it is two launches on (C,) vectors."""
-    return cupy.ElementwiseKernel(
-        "T dots, T inv_std, T weight", "T grad_weight, T scale",
-        "grad_weight = dots * inv_std; scale = weight * inv_std",
-        "minigrad_batch_norm_grad_factors",
-    )
-
-
+@fused_kernel(
+    "T grad_rows, T centered, T scale, T inv_std, T grad_weight, T grad_bias, T count",
+    "T grad_x",
+    "grad_x = grad_rows * scale - centered * (scale * inv_std * grad_weight / count) - scale * grad_bias / count",
+)
 def batch_norm_grad_x(grad_rows, centered, scale, inv_std, grad_weight, grad_bias, count, grad_x):
     """Batch norm's dx in training, into grad_x: dx = scale (dy - dbias/n - xhat dweight/n), xhat = centered inv_std.
 
     grad_rows (dy), centered, grad_x: channel rows (C, M); scale (weight inv_std), inv_std, grad_weight,
-    grad_bias: columns (C, 1); count: n. BatchNorm's pass on the CPU, and the NumPy twin of the GPU kernel below.
+    grad_bias: columns (C, 1); count: n. BatchNorm's pass on the CPU, and the NumPy twin of the kernel above, the
+    same formula in the same order (eight launches as array operations, most of them on the per-channel columns).
     """
     numpy.multiply(grad_rows, scale, out=grad_x)
     grad_x -= centered * (scale * inv_std * grad_weight / count)
     grad_x -= scale * grad_bias / count
-
-
-@functools.cache
-def _batch_norm_grad_x_kernel(cupy):
-    """batch_norm_grad_x as one CUDA kernel (CuPy), the same formula in the same order: as array operations
-    it is eight launches, most of them on the per-channel columns."""
-    return cupy.ElementwiseKernel(
-        "T grad_rows, T centered, T scale, T inv_std, T grad_weight, T grad_bias, T count",
-        "T grad_x",
-        "grad_x = grad_rows * scale - centered * (scale * inv_std * grad_weight / count) - scale * grad_bias / count",
-        "minigrad_batch_norm_grad_x",
-    )
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

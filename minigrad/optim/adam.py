@@ -11,11 +11,10 @@ foreach and fused Adam do: the parameters and their moments are views into one f
 The arithmetic is elementwise and the same, so it equals the update one parameter at a time
 (``foreach=False``) exactly; they are tested equal.
 """
-import functools
 import itertools
 import math
 
-from minigrad.backend import device_of, get_array_module
+from minigrad.backend import device_of, fused_kernel, get_array_module
 from minigrad.optim.optimizer import Optimizer
 from minigrad.tensor import Tensor
 
@@ -95,18 +94,33 @@ class Adam(Optimizer):
         l2_decay = 0.0 if self.decoupled_weight_decay else weight_decay
         arguments = (grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, root_correction, eps, shrink, l2_decay,
                      param.data, state["exp_avg"], state["exp_avg_sq"])
-        if device_of(param.data) == "gpu" and not group["amsgrad"]:
-            _fused_adam_kernel(get_array_module(param.data))(*arguments)
+        if group["amsgrad"]:  # the kernel keeps no running maximum: array operations, on either device
+            adam_update.twin(*arguments, max_exp_avg_sq=state["max_exp_avg_sq"])
         else:
-            adam_update(*arguments, max_exp_avg_sq=state.get("max_exp_avg_sq"))
+            adam_update(*arguments)
 
 
+@fused_kernel(
+    "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T root_correction, T eps, "
+    "T shrink, T l2_decay",
+    "T param, T exp_avg, T exp_avg_sq",
+    """
+    param *= shrink;
+    T g = grad + l2_decay * param;
+    exp_avg = beta1 * exp_avg + one_minus_beta1 * g;
+    exp_avg_sq = beta2 * exp_avg_sq + one_minus_beta2 * g * g;
+    param -= step_size * (exp_avg / (sqrt(exp_avg_sq) / root_correction + eps));
+    """,
+)
 def adam_update(grad, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, root_correction, eps, shrink,
                 l2_decay, param, exp_avg, exp_avg_sq, max_exp_avg_sq=None):
     """One Adam step as array operations, in place on param, exp_avg and exp_avg_sq (arrays of one shape).
 
-    The update of the CPU, and the NumPy twin of the fused GPU kernel below: the same arguments in the
-    same order, the same arithmetic. max_exp_avg_sq: AMSGrad's running maximum of exp_avg_sq, or None.
+    The update of the CPU, and the NumPy twin of the kernel above: the same arguments in the same order, the
+    same arithmetic. As array operations a step costs a dozen launches per parameter on a GPU, longer than
+    the arithmetic for a small model. 1 - beta comes in computed in double precision on both (in float32,
+    1 - 0.999 is off by 1e-5 relative, enough to drift from the CPU's trajectory). max_exp_avg_sq:
+    AMSGrad's running maximum of exp_avg_sq, or None (the kernel has none; Adam calls the twin for it).
     """
     xp = get_array_module(param)
     if shrink != 1.0:
@@ -192,27 +206,3 @@ def _init_state(state, data, amsgrad):
     if amsgrad:
         state["max_exp_avg_sq"] = xp.zeros_like(data)
 
-
-@functools.cache
-def _fused_adam_kernel(cupy):
-    """adam_update as one CUDA kernel (CuPy), for speed on the GPU.
-
-    Written as a dozen array operations, a step of Adam costs a dozen kernel
-    launches per parameter, which for a small model take longer than the
-    arithmetic. The formulas are the same, in the same order; 1 - beta comes
-    in computed in double precision, as on the CPU (in float32, 1 - 0.999 is
-    off by 1e-5 relative, enough to drift from the CPU's trajectory).
-    """
-    return cupy.ElementwiseKernel(
-        "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T root_correction, T eps, "
-        "T shrink, T l2_decay",
-        "T param, T exp_avg, T exp_avg_sq",
-        """
-        param *= shrink;
-        T g = grad + l2_decay * param;
-        exp_avg = beta1 * exp_avg + one_minus_beta1 * g;
-        exp_avg_sq = beta2 * exp_avg_sq + one_minus_beta2 * g * g;
-        param -= step_size * (exp_avg / (sqrt(exp_avg_sq) / root_correction + eps));
-        """,
-        "minigrad_fused_adam",
-    )

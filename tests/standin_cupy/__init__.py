@@ -13,7 +13,7 @@ It does not take the name ``cupy``, so it coexists with a real CuPy. It behaves 
   NumPy arrays. Reductions and integer indexing give 0-d device arrays, not Python scalars.
 - It offers only the names CuPy has (``cupy_names.txt``, listed from CuPy itself by
   ``list_cupy_names.py``): ``xp.errstate`` is an AttributeError here as on a GPU.
-- ElementwiseKernel runs the kernel's NumPy twin (``_twins.py``) as one launch.
+- ElementwiseKernel runs the kernel's NumPy twin (``_twins.py``, from ``minigrad.backend.fused_kernel``) as one launch.
 - It counts (``_ledger``): every array operation that runs a kernel is a launch; get(), item(),
   tolist(), float(), int(), bool() and repr of device data are host syncs; copies from the host are
   uploads; each with its call site. ``with _ledger.recording() as events:`` collects them.
