@@ -47,7 +47,17 @@ def tiny_config(tiny_cifar_folder, tiny_cache, tmp_path):
     return config
 
 
-def test_a_tiny_run_reproduces_its_recorded_history(tiny_config):
+@pytest.fixture
+def without_figures():
+    """A finished run draws no figures and writes no report (most of a tiny run's time, in matplotlib), for the
+    tests that read only its history or checkpoint; the tests of the outputs draw them. A patch of its own, so
+    that a test's monkeypatch.undo() leaves it in place."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ultimus.training.train, "save_run_outputs", lambda *_: None)
+        yield
+
+
+def test_a_tiny_run_reproduces_its_recorded_history(tiny_config, without_figures):
     history = train(tiny_config(max_lr=0.05)).history
     for key, expected in GOLDEN.items():
         assert history.column(key) == pytest.approx(expected, rel=GOLDEN_RTOL), key
@@ -61,7 +71,7 @@ def as_columns(history_tree):
 
 
 @pytest.mark.parametrize("layout", ["records", "columns"])
-def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, monkeypatch, layout):
+def test_a_resumed_run_continues_exactly_as_the_uninterrupted_run(tiny_config, monkeypatch, layout, without_figures):
     uninterrupted = train(tiny_config("whole", gradient_flow_every=2)).history
     finished_passes, real_run_epoch = [], ultimus.training.train.run_epoch
 
@@ -119,7 +129,7 @@ def one_cycle_lr(step, total_steps, max_lr, div_factor, final_div_factor, pct_st
     return max_lr + (initial / final_div_factor - max_lr) * (step - peak_step) / (last_step - peak_step)
 
 
-def test_every_step_uses_the_one_cycle_lr(tiny_config, monkeypatch):
+def test_every_step_uses_the_one_cycle_lr(tiny_config, monkeypatch, without_figures):
     used, real_step = [], Adam.step
 
     def recording_step(self):
@@ -219,7 +229,7 @@ def test_a_non_finite_loss_or_loss_sum_stops_the_run_and_keeps_the_last_epoch(
     assert "Diverged after epoch 1." in report and "After epoch 1 of 3" in report
 
 
-def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch):
+def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch, without_figures):
     shown = []
 
     class RecordingBar(ultimus.training.train.tqdm):
@@ -236,7 +246,7 @@ def test_the_progress_bar_shows_the_lr_each_step_used(tiny_config, monkeypatch):
                      for step in updated_steps]
 
 
-def test_a_checkpoint_of_the_parallel_lists_layout_is_refused_for_resume(tiny_config):
+def test_a_checkpoint_of_the_parallel_lists_layout_is_refused_for_resume(tiny_config, without_figures):
     run = train(tiny_config("old layout", epochs=2)).out
     checkpoint = serialization.load(f"{run}/checkpoint.npz")
     checkpoint["epoch"] = 1
@@ -247,13 +257,13 @@ def test_a_checkpoint_of_the_parallel_lists_layout_is_refused_for_resume(tiny_co
         train(TrainConfig(resume=run, progress=False))
 
 
-def test_the_variant_setting_reaches_the_model(tiny_config):
+def test_the_variant_setting_reaches_the_model(tiny_config, without_figures):
     assignment = train(tiny_config("assignment", epochs=1, max_lr=0.05)).history
     residual = train(tiny_config("residual", epochs=1, max_lr=0.05, variant="residual")).history
     assert residual.column("train_loss") != assignment.column("train_loss")
 
 
-def test_a_validation_run_names_its_eval_split_in_the_result_history_and_printout(tiny_config, capsys):
+def test_a_validation_run_names_its_eval_split_in_the_result_history_and_printout(tiny_config, capsys, without_figures):
     result = train(tiny_config(validation=10, epochs=1))
     printed = capsys.readouterr().out
     assert result.eval_split == result.history.eval_split == "validation"
