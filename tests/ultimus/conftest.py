@@ -1,7 +1,9 @@
-"""Fixtures of the application tests: a tiny CIFAR-10 built on disk (whole training runs fit in a unit test), no figure left open."""
+"""Fixtures of the application tests: a tiny CIFAR-10 built on disk (whole training runs fit in a unit test), no figure
+left open, and runs without figures for the tests that do not read them."""
 import pytest
 from helpers import make_tiny_cifar
 
+import ultimus.training.train
 from ultimus.diagnostics.figures import plt
 
 
@@ -23,3 +25,13 @@ def no_figure_left_open():
     plt.close("all")
     yield
     assert plt.get_fignums() == []
+
+
+@pytest.fixture
+def without_figures():
+    """A finished run draws no figures and writes no report (most of a tiny run's time, in matplotlib), for the
+    tests that read only its history, checkpoint or printout; the tests of the outputs draw them. A patch of its
+    own, so that a test's monkeypatch.undo() leaves it in place."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ultimus.training.train, "save_run_outputs", lambda *_: None)
+        yield

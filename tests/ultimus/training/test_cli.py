@@ -107,7 +107,7 @@ def test_debug_shows_the_traceback(cli, no_data_loading):
     assert code == 2 and err.startswith("Traceback") and err.endswith("error: --limit must be an integer >= 10, got 7\n")
 
 
-def test_a_finished_run_is_never_overwritten_unless_asked(cli, tmp_path):
+def test_a_finished_run_is_never_overwritten_unless_asked(cli, tmp_path, without_figures):
     out = tmp_path / "run"
     assert cli("--out", str(out))[0] == 0
     checkpoint = (out / "checkpoint.npz").read_bytes()
@@ -121,7 +121,7 @@ def test_a_finished_run_is_never_overwritten_unless_asked(cli, tmp_path):
     assert (out / "notes.txt").read_text() == "mine" and not (out / "run.lock").exists()
 
 
-def test_each_run_gets_a_fresh_directory_printed_first(cli, tmp_path, monkeypatch):
+def test_each_run_gets_a_fresh_directory_printed_first(cli, tmp_path, monkeypatch, without_figures):
     monkeypatch.chdir(tmp_path)
     first, second = cli(), cli()
     assert first[0] == second[0] == 0

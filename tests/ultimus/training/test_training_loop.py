@@ -47,16 +47,6 @@ def tiny_config(tiny_cifar_folder, tiny_cache, tmp_path):
     return config
 
 
-@pytest.fixture
-def without_figures():
-    """A finished run draws no figures and writes no report (most of a tiny run's time, in matplotlib), for the
-    tests that read only its history or checkpoint; the tests of the outputs draw them. A patch of its own, so
-    that a test's monkeypatch.undo() leaves it in place."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ultimus.training.train, "save_run_outputs", lambda *_: None)
-        yield
-
-
 def test_a_tiny_run_reproduces_its_recorded_history(tiny_config, without_figures):
     history = train(tiny_config(max_lr=0.05)).history
     for key, expected in GOLDEN.items():
