@@ -172,6 +172,7 @@ def fused_kernel(in_params, out_params, operation):
     """Decorate a NumPy twin with its CUDA kernel, given as CuPy ElementwiseKernel's typed input and output
     parameters (the twin's arguments, in order) and its operation (C++ for one element)."""
     def with_kernel(twin):
-        kernel = FUSED_KERNELS[f"minigrad_{twin.__name__}"] = FusedKernel(twin, in_params, out_params, operation)
+        kernel = FusedKernel(twin, in_params, out_params, operation)
+        FUSED_KERNELS[kernel.name] = kernel
         return kernel
     return with_kernel

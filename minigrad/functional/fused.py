@@ -49,8 +49,8 @@ class BatchNormReLUDropout(BatchNorm):
         batch_norm_relu_dropout_output(centered, scale, 0 if bias is None else bias, draws, self.threshold,
                                        self.dropout_scale, output)
 
-    def _grad_normalized(self, grad_rows, output, block, scratch):
-        relu_dropout_grad(grad_rows, output[block], self.dropout_scale, scratch)
+    def _grad_normalized(self, grad_rows, output, scratch):
+        relu_dropout_grad(grad_rows, output, self.dropout_scale, scratch)
         return scratch
 
 

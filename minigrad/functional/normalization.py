@@ -175,21 +175,22 @@ class BatchNorm(Function):
         centered, inv_std, weight, output = self.saved
         xp, grad_rows = get_array_module(centered), channel_rows(grad_output)
         grad_x = xp.empty_like(grad_rows)
-        blocks = [self._grad_block(grad_rows[block], centered[block], inv_std[block], block, weight, output, grad_x[block])
+        blocks = [self._grad_block(grad_rows[block], centered[block], inv_std[block], block, weight,
+                                   None if output is None else output[block], grad_x[block])
                   for block in block_rows(grad_rows)]
         grad_weight, grad_bias = (joined(parts) for parts in zip(*blocks))
         grad_x = from_channel_rows(grad_x, grad_output.shape)
         return (grad_x,) if weight is None else (grad_x, grad_weight, grad_bias)
 
-    def _grad_normalized(self, grad_rows, output, block, scratch):
+    def _grad_normalized(self, grad_rows, output, scratch):
         """The gradient of the normalized output (centered scale + bias) for one block of channel rows, from that of
-        this op's output (all of it, saved when backward_reads_output): the same. An op that fuses more after the
+        this op's output (the block's, saved when backward_reads_output): the same. An op that fuses more after the
         normalization writes its own into ``scratch``."""
         return grad_rows
 
     def _grad_block(self, grad_rows, centered, inv_std, block, weight, output, grad_x):
         """One block of channel rows: writes dx into grad_x; returns the block's (dweight, dbias)."""
-        grad_rows = self._grad_normalized(grad_rows, output, block, grad_x)  # may be grad_x itself: read before written
+        grad_rows = self._grad_normalized(grad_rows, output, grad_x)  # may be grad_x itself: read before written
         xp, count = get_array_module(grad_rows), grad_rows.shape[1]
         grad_bias, grad_weight, scale = grad_rows.sum(axis=1), xp.empty_like(inv_std), xp.empty_like(inv_std)
         batch_norm_grad_factors(row_dots(grad_rows, centered), inv_std, 1.0 if weight is None else weight[block],
@@ -237,7 +238,7 @@ def batch_norm_grad_x(grad_rows, centered, scale, inv_std, grad_weight, grad_bia
 
     grad_rows (dy), centered, grad_x: channel rows (C, M); scale (weight inv_std), inv_std, grad_weight,
     grad_bias: columns (C, 1); count: n. BatchNorm's pass on the CPU, and the NumPy twin of the kernel above, the
-    same formula in the same order (eight launches as array operations, most of them on the per-channel columns).
+    same formula in the same order (as array operations most launches would be on the per-channel columns).
     """
     numpy.multiply(grad_rows, scale, out=grad_x)
     grad_x -= centered * (scale * inv_std * grad_weight / count)

@@ -3,7 +3,8 @@
 :func:`adam_step_simple` is the paper's update, five lines on arrays. :class:`Adam`
 computes the same in place, with the bias corrections folded into two scalars,
 adds the variants (L2 or decoupled weight decay, AMSGrad), and on a GPU runs
-the whole update as one fused kernel. They are tested equal.
+the whole update as one fused kernel (AMSGrad, with its running maximum, as array operations). They are
+tested equal.
 
 With ``foreach=True`` (the default) Adam updates a group's parameters all at once, as PyTorch's
 foreach and fused Adam do: the parameters and their moments are views into one flat array each

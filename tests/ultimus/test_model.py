@@ -10,6 +10,7 @@ from helpers import REPOSITORY
 
 import minigrad
 from minigrad import Tensor
+from minigrad.graph import ops_in_forward_order
 from minigrad.nn import summary
 from ultimus.model import SCALINGS, Ultimus, UltimusNet
 
@@ -238,6 +239,8 @@ def test_a_stage_fused_computes_what_its_layers_compute_one_by_one(training):
             model.features.stages[1].dropout.register_forward_hook(lambda *_: None)
         x = Tensor(numpy.random.default_rng(4).standard_normal((6, 3, 32, 32)), dtype="float32", requires_grad=True)
         output = model(x)
+        fused_stages = [type(op).__name__ for op in ops_in_forward_order(output)].count("BatchNormReLUDropout")
+        assert fused_stages == (2 if watched else 3)  # the watched stage, and only it, runs one by one
         output.backward(numpy.ones(output.shape, dtype=numpy.float32))
         results.append([output.data, x.grad] + [tensor.data for tensor in model.features.stages[1].norm.buffers()])
     for fused, one_by_one in zip(*results):

@@ -187,5 +187,5 @@ def figure_attention(summary, pictures, class_names, classes=(0, 1, 2)):
 
 
 def save_attention(summary, pictures, class_names, path, classes=(0, 1, 2)):
-    """Write :func:`figure_attention` to ``path`` as a PNG; returns ``path``."""
+    """Write :func:`figure_attention` to ``path`` as a PNG; returns the (closed) figure."""
     return save_figure(figure_attention(summary, pictures, class_names, classes), path)

@@ -119,7 +119,7 @@ def figure_sample_grid(images, labels, classes, *, mean=None, std=None, columns=
 
 
 def save_sample_grid(images, labels, classes, path, **options):
-    """Save :func:`figure_sample_grid` (with its keyword ``options``) as a PNG at ``path``; returns ``path``."""
+    """Save :func:`figure_sample_grid` (with its keyword ``options``) as a PNG at ``path``; returns the (closed) figure."""
     return save_figure(figure_sample_grid(images, labels, classes, **options), path)
 
 
@@ -156,7 +156,7 @@ def figure_history_curves(history):
 
 
 def save_history_curves(history, path):
-    """Save :func:`figure_history_curves` as a PNG at ``path``; returns ``path``."""
+    """Save :func:`figure_history_curves` as a PNG at ``path``; returns the (closed) figure."""
     return save_figure(figure_history_curves(history), path)
 
 
@@ -187,7 +187,7 @@ def figure_misclassified(images, true_labels, predicted_labels, classes, *, mean
 
 
 def save_misclassified(images, true_labels, predicted_labels, classes, path, **options):
-    """Save :func:`figure_misclassified` (with its keyword ``options``) as a PNG at ``path``; returns ``path``."""
+    """Save :func:`figure_misclassified` (with its keyword ``options``) as a PNG at ``path``; returns the (closed) figure."""
     return save_figure(figure_misclassified(images, true_labels, predicted_labels, classes, **options), path)
 
 
@@ -219,5 +219,5 @@ def figure_confusion_matrix(true_labels, predicted_labels, classes):
 
 
 def save_confusion_matrix(true_labels, predicted_labels, classes, path):
-    """Save :func:`figure_confusion_matrix` as a PNG at ``path``; returns ``path``."""
+    """Save :func:`figure_confusion_matrix` as a PNG at ``path``; returns the (closed) figure."""
     return save_figure(figure_confusion_matrix(true_labels, predicted_labels, classes), path)

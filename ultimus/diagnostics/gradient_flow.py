@@ -152,5 +152,5 @@ def figure_gradient_flow(records):
 
 
 def save_gradient_flow(records, path):
-    """Write :func:`figure_gradient_flow` to ``path`` as a PNG; returns ``path``."""
+    """Write :func:`figure_gradient_flow` to ``path`` as a PNG; returns the (closed) figure."""
     return save_figure(figure_gradient_flow(records), path)

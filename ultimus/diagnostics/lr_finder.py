@@ -163,5 +163,5 @@ def figure_lr_sweep(sweep):
 
 
 def save_lr_sweep(sweep, path):
-    """Write :func:`figure_lr_sweep` to ``path`` as a PNG; returns ``path``."""
+    """Write :func:`figure_lr_sweep` to ``path`` as a PNG; returns the (closed) figure."""
     return save_figure(figure_lr_sweep(sweep), path)

@@ -267,7 +267,8 @@ def run_epoch(model, loader, optimizer=None, scheduler=None, description="", pro
         correct = correct + (predicted == labels).sum()
         seen += len(labels)
         end_of_step()  # where a Ctrl-C held during the step stops the run
-        if step == len(loader) - 1 or step % READ_BACK_EVERY == 0:  # the only read-backs from the device
+        # The only read-backs from the device: the training loss for the divergence check, and the progress bar.
+        if step == len(loader) - 1 or (step % READ_BACK_EVERY == 0 and (training or progress)):
             loss_sum = float(total_loss)
             if training:
                 _stop_if_diverged(loss_sum, recent, len(loader))

@@ -11,6 +11,7 @@ import ultimus.training.train
 from minigrad import backend
 from minigrad import functional as F
 from ultimus.training.history import read_history
+from ultimus.training.run_directory import OUTPUTS
 
 ROOT = str(REPOSITORY)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -18,8 +19,6 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from gpu_launches import MEASURED_STEP, step_events  # noqa: E402
 from train_cifar import main  # noqa: E402
 
-OUTPUTS = ("report.md", "summary.txt", "history.json", "history.csv", "checkpoint.npz", "augmented_samples.png",
-           "curves.png", "misclassified.png", "confusion_matrix.png", "attention.png", "gradient_flow.png")
 # Kernel launches of one training step of Ultimus at batch 512 (`python benchmarks/gpu_launches.py`). It may only go
 # down: lower it when a change saves launches.
 LAUNCH_BUDGET = 268
