@@ -21,7 +21,7 @@ import math
 
 import numpy
 
-from minigrad import Tensor, backend
+from minigrad import Tensor
 from minigrad import functional as F
 from minigrad.optim import Adam
 from ultimus.data.datasets import prepare_data
@@ -30,6 +30,7 @@ from ultimus.diagnostics.figures import plt, save_figure
 from ultimus.errors import UsageError
 from ultimus.model import UltimusNet
 from ultimus.training.config import check_config, check_data_fits
+from ultimus.training.train import ready_device
 
 BETA = 0.98  # smoothing of the loss, fastai's
 BLOW_UP = 4.0  # stop once the smoothed loss exceeds this many times its best
@@ -126,8 +127,7 @@ def lr_range_test(config, start_lr=1e-6, end_lr=1.0, steps=300):
     before the data is read. Returns an LRSweep."""
     check_config(config)
     check_range(start_lr, end_lr, steps)
-    device = backend.normalize_device(config.device)
-    backend.manual_seed(config.seed)
+    device = ready_device(config)
     data, mean, std = prepare_data(config)
     check_data_fits(config, len(data.train_labels))
     loader = make_train_loader(data, config, device)  # before the model: see ultimus.training.train.prepare_run

@@ -108,11 +108,18 @@ def what_an_interrupt_keeps(out):
 
 
 def set_up_device(config):
-    """The device the run uses, announced with the run directory; seeds the global generator."""
+    """The device the run uses (see :func:`ready_device`), announced with the run directory."""
     print(f"run directory: {config.out}", flush=True)
-    device = backend.normalize_device(config.device)
+    device = ready_device(config)
     if config.device == "auto":
         print(f"device: {device} (chosen by --device auto)", flush=True)
+    return device
+
+
+def ready_device(config):
+    """'cpu' or 'gpu' for ``config.device``, made ready for training: on the CPU freed memory is kept for the
+    next step (backend.keep_freed_cpu_memory), and the global generator is seeded with ``config.seed``."""
+    device = backend.normalize_device(config.device)
     if device == "cpu":
         backend.keep_freed_cpu_memory()
     backend.manual_seed(config.seed)

@@ -6,6 +6,7 @@ import numpy
 import pytest
 from helpers import REPOSITORY, tiny_model
 
+from minigrad import backend
 from ultimus.diagnostics.figures import plt
 from ultimus.diagnostics.lr_finder import LRSweep, exponential_lrs, figure_lr_sweep, lr_sweep, save_lr_sweep, suggest_lr
 
@@ -89,3 +90,12 @@ def test_the_figure_is_written_and_closed(tmp_path):
     save_lr_sweep(sweep, str(tmp_path / "sweep.png"))
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert plt.get_fignums() == []
+
+
+def test_a_sweep_on_the_cpu_readies_it_as_a_training_run_does(tiny_cifar_folder, tiny_cache, tmp_path, monkeypatch, capsys):
+    """Freed memory is kept for the next step, or every step pays its page faults again (see backend)."""
+    kept = []
+    monkeypatch.setattr(backend, "keep_freed_cpu_memory", lambda: kept.append(1))
+    main(["--data", str(tiny_cifar_folder), "--cache-dir", str(tiny_cache), "--batch-size", "8", "--steps", "2",
+          "--device", "cpu", "--no-progress", "--out", str(tmp_path / "sweep.png")])
+    assert kept == [1]
