@@ -158,14 +158,17 @@ class FusedKernel:
         self.in_params, self.out_params, self.operation = in_params, out_params, operation
         self._kernels = {}  # by array module
 
-    def __call__(self, *arguments):
-        """The twin on NumPy arrays, the kernel on the GPU's (the first argument's array module decides)."""
+    def __call__(self, *arguments, size=None):
+        """The twin on NumPy arrays, the kernel on the GPU's (the first argument's array module decides).
+
+        size: the number of threads, given exactly when every array argument is raw (a row kernel: thread i
+        loops over row i itself); otherwise one thread per element of the non-raw arrays."""
         xp = get_array_module(arguments[0])
         if xp is numpy:
             return self.twin(*arguments)
         if xp not in self._kernels:
             self._kernels[xp] = xp.ElementwiseKernel(self.in_params, self.out_params, self.operation, self.name)
-        return self._kernels[xp](*arguments)
+        return self._kernels[xp](*arguments, size=size)
 
 
 def fused_kernel(in_params, out_params, operation):

@@ -105,6 +105,19 @@ def test_an_elementwise_kernel_runs_its_numpy_twin_as_one_launch(monkeypatch):
     numpy.testing.assert_array_equal(y.get(), [0.0, 2.0, 4.0])
 
 
+def test_a_kernel_takes_size_exactly_when_its_arrays_are_all_raw(monkeypatch):
+    monkeypatch.setattr(_namespaces, "twin_of", lambda name: lambda x, y: numpy.multiply(x, 2, out=y))
+    raw = cupy.ElementwiseKernel("raw T x", "raw T y", "y[i] = 2 * x[i]", "raw_double")
+    elementwise = cupy.ElementwiseKernel("T x", "T y", "y = 2 * x", "double")
+    x, y = cupy.arange(3.0), cupy.zeros(3)
+    raw(x, y, size=3)
+    elementwise(x, y, size=None)
+    numpy.testing.assert_array_equal(y.get(), [0.0, 2.0, 4.0])
+    for kernel, size in ((raw, None), (elementwise, 3)):
+        with pytest.raises(ValueError, match="size= is needed exactly when no array argument is non-raw"):
+            kernel(x, y, size=size)
+
+
 def test_a_kernel_without_a_twin_is_refused():
     with pytest.raises(NotImplementedError, match="no NumPy twin for the kernel 'new_kernel'"):
         cupy.ElementwiseKernel("T x", "T y", "y = x", "new_kernel")

@@ -89,16 +89,21 @@ class ElementwiseKernel:
     """cupy.ElementwiseKernel, run by its NumPy twin (_twins.py) as one launch.
 
     Called with every input and output, as minigrad calls its kernels; the outputs are written in place.
+    A kernel whose arrays are all raw (indexed by the kernel itself) is given its loop's size.
     """
 
     def __init__(self, in_params, out_params, operation, name="kernel", **options):
         self.in_params, self.out_params, self.operation, self.name = in_params, out_params, operation, name
         self.nin, self.nout = len(in_params.split(",")), len(out_params.split(","))
+        self._raw = [param.split()[0] == "raw" for param in f"{in_params},{out_params}".split(",")]
         self._twin = twin_of(name)
 
-    def __call__(self, *args):
+    def __call__(self, *args, size=None):
         if len(args) != self.nin + self.nout:
             raise TypeError(f"kernel {self.name} takes {self.nin} inputs and {self.nout} outputs, got {len(args)} arguments")
+        sized_by_arrays = any(isinstance(arg, ndarray) and not raw for arg, raw in zip(args, self._raw))
+        if sized_by_arrays == (size is not None):  # CuPy's rule: the non-raw arrays set the loop's size, else size=
+            raise ValueError(f"kernel {self.name}: size= is needed exactly when no array argument is non-raw")
         self._twin(*unwrap(args, self.name))
         ledger.note("launch", self.name)
         outputs = args[self.nin:]
