@@ -44,6 +44,10 @@ class Function:
     work of computing them.
     """
 
+    # True where backward hands out disjoint parts (views) of arrays it made for them alone, as an op that
+    # stacks several weights does with their gradients: a leaf may keep such a part as its gradient uncopied.
+    grads_are_own_views = False
+
     def __call__(self, *inputs):
         tensors = [as_tensor(value, like=inputs) for value in inputs]
         arrays = [tensor.data for tensor in tensors]
@@ -100,16 +104,16 @@ def _topological_order(root):
     return reversed(order)
 
 
-def _accumulate(tensor, grad, held):
+def _accumulate(tensor, grad, held, own_view=False):
     """Leaf gradients add up across backward calls, as in PyTorch, until zero_grad().
 
     A gradient becomes the leaf's own without a copy when it is a fresh array of the leaf's dtype
-    (its ``base`` is None: no view, such as a read-only broadcast) that nothing else holds; ``held``
-    is the set of ids of the arrays the walk has handed out or kept so far, and takes this one. Any
-    other gradient is copied into the leaf's dtype, so a float32 parameter always gets a float32 gradient
-    of its own.
+    (its ``base`` is None: no view, such as a read-only broadcast, unless ``own_view``: its Function
+    made it as a part for this gradient alone) that nothing else holds; ``held`` is the set of ids of
+    the arrays the walk has handed out or kept so far, and takes this one. Any other gradient is copied
+    into the leaf's dtype, so a float32 parameter always gets a float32 gradient of its own.
     """
-    if grad.dtype != tensor.dtype or grad.base is not None or id(grad) in held:
+    if grad.dtype != tensor.dtype or (grad.base is not None and not own_view) or id(grad) in held:
         grad = grad.astype(tensor.dtype)
     held.add(id(grad))
     tensor.grad = grad if tensor.grad is None else tensor.grad + grad
@@ -155,7 +159,7 @@ def _run_backward(root, grad_output, retain_graph):
             if input_grad is None or not tensor.requires_grad:
                 continue
             if tensor.grad_fn is None:
-                _accumulate(tensor, input_grad, held)
+                _accumulate(tensor, input_grad, held, function.grads_are_own_views)
             else:
                 key = id(tensor.grad_fn)
                 grads[key] = input_grad if key not in grads else grads[key] + input_grad

@@ -243,6 +243,17 @@ def attention_by_loops(query, key, value, scale=None):
     return output
 
 
+def projected_attention_by_loops(x, query_weight, query_bias, key_weight, key_bias, value_weight, value_bias, items,
+                                 scale=None):
+    """Each projection as the sums that define it, cut into ``items`` rows of each vector, then attention_by_loops."""
+    def project(weight, bias):
+        rows = [[sum(value * w for value, w in zip(row, weight_row)) + b for weight_row, b in zip(weight, bias)]
+                for row in x.reshape(-1, x.shape[-1])]
+        return numpy.array(rows).reshape(x.shape[:-1] + (items, len(weight) // items))
+    parts = (project(query_weight, query_bias), project(key_weight, key_bias), project(value_weight, value_bias))
+    return attention_by_loops(*parts, scale)
+
+
 def layer_norm_by_samples(x, weight=None, bias=None, normalized_shape=None, eps=1e-5):
     """One sample at a time, the definition: (sample - its mean) / sqrt(its variance + eps) * weight + bias."""
     trailing = tuple(numpy.atleast_1d(normalized_shape))
@@ -353,6 +364,24 @@ def torch_attention(torch, query, key, value, scale=None):
     leading = query.shape[:-2]
     key, value = (array.expand(leading + array.shape[-2:]) for array in (key, value))
     return torch.nn.functional.scaled_dot_product_attention(query, key, value, scale=scale)
+
+
+@st.composite
+def projected_attention_inputs(draw):
+    """x (..., F) and three weights (E, F) and biases (E,), E = items * D; scale the default or given."""
+    rng = numpy.random.default_rng(draw(SEEDS))
+    leading = draw(shapes(min_dims=0, max_dims=2, max_side=3))
+    features, items, size = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    arrays = [normal(rng, leading + (features,))]
+    for _ in range(3):
+        arrays += [normal(rng, (items * size, features)), normal(rng, (items * size,))]
+    return Case(arrays, {"items": items, "scale": draw(st.sampled_from([None, 0.7]))})
+
+
+def torch_projected_attention(torch, x, *weights_and_biases, items, scale=None):
+    pairs = zip(weights_and_biases[0::2], weights_and_biases[1::2])
+    parts = [torch.nn.functional.linear(x, weight, bias).unflatten(-1, (items, -1)) for weight, bias in pairs]
+    return torch.nn.functional.scaled_dot_product_attention(*parts, scale=scale)
 
 
 @st.composite
@@ -564,6 +593,8 @@ OPS = {
                      plain=batch_norm_with(F.batch_norm_simple), torch=torch_batch_norm),
     "scaled_dot_product_attention": Op(F.scaled_dot_product_attention, attention_inputs(), attention_by_loops,
                                        plain=F.scaled_dot_product_attention_simple, torch=torch_attention),
+    "projected_attention": Op(F.projected_attention, projected_attention_inputs(), projected_attention_by_loops,
+                              plain=F.projected_attention_simple, torch=torch_projected_attention),
     "cross_entropy": Op(F.cross_entropy, cross_entropy_inputs(), cross_entropy_by_loops, plain=F.cross_entropy_simple,
                         torch=torch_cross_entropy),
     "layer_norm": Op(lambda x, weight=None, bias=None, normalized_shape=None: F.layer_norm(x, normalized_shape, weight, bias),

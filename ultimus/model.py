@@ -112,9 +112,20 @@ class Ultimus(nn.Module):
         return F.scale(F.softmax(scores, axis=1), self.scale)
 
     def forward(self, x):
-        key, query, value = self.key(x), self.query(x), self.value(x)
-        out = self.out(self.mix(query, key, value))
+        out = self.out(self.attend(x))
         return self.skip(x, out) if self.residual else out
+
+    def attend(self, x):
+        """Z (N, 8) from X (N, 48): Z_j = sum_i V_i AM_ij, computed as one op (F.projected_attention), or
+        from the three linear layers one by one while a hook watches one of them (see :meth:`mix`)."""
+        projections = (self.key, self.query, self.value)
+        if any(layer.has_forward_hooks() for layer in projections):
+            key, query, value = (layer(x) for layer in projections)
+            return self.mix(query, key, value)
+        mixed = F.projected_attention(x, self.key.weight, self.key.bias, self.query.weight, self.query.bias,
+                                      self.value.weight, self.value.bias, items=len(self.key.weight.data),
+                                      scale=self.softmax_scale)
+        return self.scaled_after(mixed.reshape(mixed.shape[:-1]))
 
     def mix(self, query, key, value):
         """Z (N, 8) from query, key, value (N, 8): Z_j = sum_i V_i AM_ij, computed as one op.
@@ -125,9 +136,17 @@ class Ultimus(nn.Module):
         """
         batch, size = value.shape
         items = [tensor.reshape(batch, size, 1) for tensor in (key, query, value)]
-        inside = self.scaling == "inside"
-        mixed = F.scaled_dot_product_attention(*items, scale=self.scale if inside else 1.0).reshape(batch, size)
-        return mixed if inside else F.scale(mixed, self.scale)
+        mixed = F.scaled_dot_product_attention(*items, scale=self.softmax_scale)
+        return self.scaled_after(mixed.reshape(batch, size))
+
+    @property
+    def softmax_scale(self):
+        """What the scores are multiplied by inside the softmax: 1 / sqrt(8) for scaling="inside", else 1."""
+        return self.scale if self.scaling == "inside" else 1.0
+
+    def scaled_after(self, mixed):
+        """Z, times 1 / sqrt(8) for scaling="after" (the softmax's output divided: Z is linear in it)."""
+        return mixed if self.scaling == "inside" else F.scale(mixed, self.scale)
 
     def extra_repr(self):
         return f"scaling={self.scaling!r}, residual={self.residual}"

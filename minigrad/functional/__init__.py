@@ -21,11 +21,16 @@ Which kind of op lives where:
 - reduction.py: sum, mean, max over axes; shape.py: ops that move elements without changing them
 - linear.py, conv.py, pooling.py, normalization.py, dropout.py, loss.py: one layer's op each
 - fused.py: a chain of layers' ops that models run back to back, as one op
-- attention.py: scaled dot-product attention
+- attention.py: scaled dot-product attention, and self-attention among the parts of projected vectors
 """
 from minigrad.functional.activation import gelu, gelu_simple, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from minigrad.functional.arithmetic import add, div, matmul, mul, neg, pow, scale, sub
-from minigrad.functional.attention import scaled_dot_product_attention, scaled_dot_product_attention_simple
+from minigrad.functional.attention import (
+    projected_attention,
+    projected_attention_simple,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_simple,
+)
 from minigrad.functional.conv import conv2d, conv2d_simple
 from minigrad.functional.dropout import dropout, dropout_simple
 from minigrad.functional.elementwise import clip, exp, log, sqrt, where
@@ -86,6 +91,8 @@ __all__ = [
     "relu",
     "reshape",
     "scale",
+    "projected_attention",
+    "projected_attention_simple",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_simple",
     "sigmoid",

@@ -90,6 +90,34 @@ def test_a_fresh_gradient_of_the_leaf_dtype_is_kept_without_a_copy(device):
     assert x.grad is op.handed_out
 
 
+class Halves(Function):
+    """An op of two inputs whose backward hands out the two halves of one fresh array, as its own views."""
+
+    grads_are_own_views = True
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, grad_output):
+        self.handed_out = backend.get_array_module(grad_output).concatenate([grad_output, grad_output * 2])
+        return self.handed_out[:len(grad_output)], self.handed_out[len(grad_output):]
+
+
+class SameViewsNotOwn(Halves):
+    grads_are_own_views = False
+
+
+def test_own_views_are_kept_without_a_copy_and_other_views_are_copied(device):
+    """Kept: writing into the leaves' gradients writes into the array the op handed out; copied: it does not."""
+    for op, kept in ((Halves(), True), (SameViewsNotOwn(), False)):
+        a, b = leaf([1.0, 2.0], device), leaf([3.0, 4.0], device)
+        op(a, b).backward(a.data * 1)
+        a.grad[...] = 0
+        b.grad[...] = 0
+        expected = [0.0, 0.0, 0.0, 0.0] if kept else [1.0, 2.0, 2.0, 4.0]
+        numpy.testing.assert_array_equal(backend.to_device(op.handed_out, "cpu"), expected)
+
+
 def test_leaf_gradient_takes_the_leaf_dtype():
     x = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
     (x * numpy.array([1.0, 2.0, 3.0])).sum().backward()  # the product is float64

@@ -193,6 +193,26 @@ def test_the_blocks_fused_mixing_is_value_times_its_attention_matrix(scaling):
         numpy.testing.assert_allclose(fused, composed, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("scaling", SCALINGS)
+@pytest.mark.parametrize("watched", ["key", "query", "value"])
+def test_a_block_fused_computes_what_its_layers_compute_one_by_one(scaling, watched):
+    """A hook on one of a block's projections makes it run them one by one; without one, one op runs them all."""
+    results = []
+    for hooked in (False, True):
+        minigrad.manual_seed(3)
+        block = as_float64(Ultimus(scaling=scaling))
+        if hooked:
+            getattr(block, watched).register_forward_hook(lambda *_: None)
+        x = Tensor(numpy.random.default_rng(5).standard_normal((6, 48)), requires_grad=True)
+        output = block(x)
+        ops = [type(op).__name__ for op in ops_in_forward_order(output)]
+        assert ops.count("ProjectedAttention") == (0 if hooked else 1)
+        output.backward(numpy.linspace(-1, 1, 6 * 48).reshape(6, 48))
+        results.append([output.data, x.grad] + [parameter.grad for parameter in block.parameters()])
+    for fused, one_by_one in zip(*results):
+        numpy.testing.assert_allclose(fused, one_by_one, rtol=1e-12, atol=1e-14)
+
+
 def test_scaling_after_the_softmax_divides_the_attention_matrix():
     minigrad.manual_seed(3)
     inside, after = Ultimus(scaling="inside"), Ultimus(scaling="after")
