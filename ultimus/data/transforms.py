@@ -8,7 +8,7 @@ be checked against a plain per-image loop. Semantics follow torchvision and Albu
 """
 import numpy
 
-from minigrad.backend import device_of, get_array_module, random_generator, to_device
+from minigrad.backend import device_of, fused_kernel, get_array_module, random_generator, to_device
 from minigrad.checks import probability
 
 
@@ -110,14 +110,35 @@ def hole_mask(tops, lefts, height, width, image_height, image_width):
     """True inside the holes: the height x width rectangles at (tops, lefts).
 
     tops, lefts: (N,) for one hole per image or (N, holes). Returns bool (N, image_height, image_width).
+    One kernel on a GPU (:func:`mark_holes`).
     """
-    xp = get_array_module(tops)
-    tops = tops.reshape(len(tops), -1)[:, :, None]  # (N, holes, 1)
-    lefts = lefts.reshape(len(lefts), -1)[:, :, None]
-    rows, columns = xp.arange(image_height), xp.arange(image_width)
-    in_rows = (rows >= tops) & (rows < tops + height)  # (N, holes, image_height)
-    in_columns = (columns >= lefts) & (columns < lefts + width)  # (N, holes, image_width)
-    return (in_rows[:, :, :, None] & in_columns[:, :, None, :]).any(axis=1)
+    tops, lefts = tops.reshape(len(tops), -1), lefts.reshape(len(lefts), -1)  # (N, holes)
+    mask = get_array_module(tops).empty((len(tops), image_height, image_width), dtype=bool)
+    return mark_holes(tops, lefts, tops.shape[1], height, width, image_height, image_width, mask)
+
+
+@fused_kernel(
+    "raw I tops, raw I lefts, int32 holes, int32 height, int32 width, int32 image_height, int32 image_width",
+    "bool mask",
+    """
+    const ptrdiff_t image = i / (image_height * image_width);
+    const int row = i / image_width % image_height, column = i % image_width;
+    bool inside = false;
+    for (ptrdiff_t hole = image * holes; hole < (image + 1) * holes; ++hole) {
+        inside = inside || (tops[hole] <= row && row < tops[hole] + height
+                            && lefts[hole] <= column && column < lefts[hole] + width);
+    }
+    mask = inside;
+    """,
+)
+def mark_holes(tops, lefts, holes, height, width, image_height, image_width, mask):
+    """mask (N, image_height, image_width) = True in any of each image's ``holes`` rectangles, tops and lefts
+    (N, holes). The CPU's passes, and the NumPy twin of the kernel above, in which thread i is pixel i."""
+    rows, columns = numpy.arange(image_height), numpy.arange(image_width)
+    in_rows = (rows >= tops[:, :, None]) & (rows < tops[:, :, None] + height)  # (N, holes, image_height)
+    in_columns = (columns >= lefts[:, :, None]) & (columns < lefts[:, :, None] + width)  # (N, holes, image_width)
+    numpy.any(in_rows[:, :, :, None] & in_columns[:, :, None, :], axis=1, out=mask)
+    return mask
 
 
 def cut_holes(images, tops, lefts, height, width, fill):
