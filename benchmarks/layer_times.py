@@ -1,11 +1,12 @@
-"""Time each op of Ultimus's convolutional trunk at batch 512, forward and backward separately:
-where a CPU (or GPU) training step spends its time, one op at a time.
+"""Time each op of Ultimus's convolutional trunk at batch 512, then one block's attention and the loss,
+forward and backward separately: where a CPU (or GPU) training step spends its time, one op at a time.
 
     python benchmarks/layer_times.py [--device cpu|gpu] [--repeats 20] [--batch-size 512] [--tier fast|plain]
 
 --tier plain times the plain versions that read like the math (conv2d_simple, then batch_norm_simple,
-relu and dropout_simple one by one, avg_pool2d_simple) in place of the fast ones the model uses (conv2d,
-the fused batch_norm_relu_dropout, avg_pool2d): the gain of each trick.
+relu and dropout_simple one by one, avg_pool2d_simple, projected_attention_simple, cross_entropy_simple)
+in place of the fast ones the model uses (conv2d, the fused batch_norm_relu_dropout, avg_pool2d,
+projected_attention, cross_entropy): the gain of each trick.
 
 Each op runs on an input in the layout it meets in the model (batch-last after a
 convolution, see minigrad/functional/conv.py); the medians are in milliseconds.
@@ -21,7 +22,13 @@ from minigrad import functional as F
 from ultimus.model import DROPOUT
 
 STAGES = ((3, 16), (16, 32), (32, 48))  # (C_in, C_out) of the three convolutions
-TIERS = {"fast": (F.conv2d, F.avg_pool2d), "plain": (F.conv2d_simple, F.avg_pool2d_simple)}
+TIERS = {
+    "fast": {"conv2d": F.conv2d, "avg_pool2d": F.avg_pool2d, "attention": F.projected_attention,
+             "cross_entropy": F.cross_entropy},
+    "plain": {"conv2d": F.conv2d_simple, "avg_pool2d": F.avg_pool2d_simple, "attention": F.projected_attention_simple,
+              "cross_entropy": F.cross_entropy_simple},
+}
+ATTENTION_SIZE = 8  # an Ultimus block's K, Q and V: 8 items of one feature each
 
 
 def median_milliseconds(function, repeats, synchronize):
@@ -47,9 +54,8 @@ def forward_and_backward(op, inputs, repeats, synchronize):
 def stage_ops(in_channels, out_channels, dtype, device, tier="fast"):
     """The ops of one stage, each as (name, op): conv2d, then batch_norm_relu_dropout (fast), or
     batch_norm, relu and dropout (plain)."""
-    conv2d = TIERS[tier][0]
-    generator = backend.random_generator(device)
-    parameter = lambda *shape: Tensor(generator.standard_normal(shape, dtype=dtype), requires_grad=True)  # noqa: E731
+    conv2d = TIERS[tier]["conv2d"]
+    parameter = parameter_maker(dtype, device)
     weight, bias = parameter(out_channels, in_channels, 3, 3), parameter(out_channels)
     scale, shift = parameter(out_channels), parameter(out_channels)
     running = [Tensor(backend.array_module(device).zeros(out_channels, dtype=dtype)) for _ in range(2)]
@@ -63,6 +69,23 @@ def stage_ops(in_channels, out_channels, dtype, device, tier="fast"):
         ("relu", F.relu),
         ("dropout", lambda x: F.dropout_simple(x, DROPOUT)),
     ]
+
+
+def parameter_maker(dtype, device):
+    """A function of a shape that gives a random parameter (a Tensor that requires grad) of that shape."""
+    generator = backend.random_generator(device)
+    return lambda *shape: Tensor(generator.standard_normal(shape, dtype=dtype), requires_grad=True)
+
+
+def head_ops(features, classes, batch_size, dtype, device, tier="fast"):
+    """An Ultimus block's attention on X (N, features) and the loss on logits (N, classes), each as
+    (name, its input's width, op)."""
+    parameter = parameter_maker(dtype, device)
+    projections = [parameter(*shape) for _ in range(3) for shape in ((ATTENTION_SIZE, features), (ATTENTION_SIZE,))]
+    labels = backend.array_module(device).arange(batch_size) % classes
+    attention, cross_entropy = TIERS[tier]["attention"], TIERS[tier]["cross_entropy"]
+    return [("block attention", features, lambda x: attention(x, *projections, items=ATTENTION_SIZE)),
+            ("cross_entropy", classes, lambda logits: cross_entropy(logits, labels))]
 
 
 def main():
@@ -87,11 +110,17 @@ def main():
             totals = [total + timing for total, timing in zip(totals, timings)]
             print(f"{f'stage {stage} {name} {tuple(x.shape)}':<32}{timings[0]:>12.2f}{timings[1]:>13.2f}")
             x = op(inputs[0]).detach()
-    avg_pool2d = TIERS[args.tier][1]
+    avg_pool2d = TIERS[args.tier]["avg_pool2d"]
     pool = lambda x: avg_pool2d(x, x.shape[2:])  # noqa: E731
     timings = forward_and_backward(pool, [Tensor(x.data, requires_grad=True)], args.repeats, synchronize)
     totals = [total + timing for total, timing in zip(totals, timings)]
     print(f"{f'avg_pool2d {tuple(x.shape)}':<32}{timings[0]:>12.2f}{timings[1]:>13.2f}")
+    for name, width, op in head_ops(STAGES[-1][1], 10, args.batch_size, numpy.float32, device, args.tier):
+        inputs = [Tensor(rng.standard_normal((args.batch_size, width)).astype(numpy.float32), device=device,
+                         requires_grad=True)]
+        timings = forward_and_backward(op, inputs, args.repeats, synchronize)
+        totals = [total + timing for total, timing in zip(totals, timings)]
+        print(f"{f'{name} {tuple(inputs[0].shape)}':<32}{timings[0]:>12.2f}{timings[1]:>13.2f}")
     print(f"{'total':<32}{totals[0]:>12.2f}{totals[1]:>13.2f}")
 
 
