@@ -8,6 +8,7 @@ import ctypes
 import ctypes.util
 import functools
 import importlib
+import math
 import os
 
 import numpy
@@ -169,6 +170,21 @@ class FusedKernel:
         if xp not in self._kernels:
             self._kernels[xp] = xp.ElementwiseKernel(self.in_params, self.out_params, self.operation, self.name)
         return self._kernels[xp](*arguments, size=size)
+
+
+def rows_of(array):
+    """The number of rows along the last axis of ``array`` (..., width): a row kernel's size= (thread i, row i)."""
+    return math.prod(array.shape[:-1])
+
+
+def row_maximum(array):
+    """C++ that begins a row kernel over ``array``'s rows of ``width`` elements: ``start``, the offset of
+    thread i's row, and ``maximum``, its largest element (a softmax shifts by it so that exp cannot overflow)."""
+    return f"""
+    const ptrdiff_t start = i * width;
+    T maximum = {array}[start];
+    for (int j = 1; j < width; ++j) maximum = {array}[start + j] > maximum ? {array}[start + j] : maximum;
+    """
 
 
 def fused_kernel(in_params, out_params, operation):

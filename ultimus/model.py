@@ -116,14 +116,15 @@ class Ultimus(nn.Module):
         return self.skip(x, out) if self.residual else out
 
     def attend(self, x):
-        """Z (N, 8) from X (N, 48): Z_j = sum_i V_i AM_ij, computed as one op (F.projected_attention), or
-        from the three linear layers one by one while a hook watches one of them (see :meth:`mix`)."""
+        """Z (N, 8) from X (N, 48): Z_j = sum_i V_i AM_ij, computed as one op (F.projected_attention, with
+        K's layer as the attention's query, as in :meth:`mix`), or from the three linear layers one by one
+        while a hook watches one of them."""
         projections = (self.key, self.query, self.value)
         if any(layer.has_forward_hooks() for layer in projections):
             key, query, value = (layer(x) for layer in projections)
             return self.mix(query, key, value)
         mixed = F.projected_attention(x, self.key.weight, self.key.bias, self.query.weight, self.query.bias,
-                                      self.value.weight, self.value.bias, items=len(self.key.weight.data),
+                                      self.value.weight, self.value.bias, items=self.key.weight.shape[0],
                                       scale=self.softmax_scale)
         return self.scaled_after(mixed.reshape(mixed.shape[:-1]))
 

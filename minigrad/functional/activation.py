@@ -5,7 +5,7 @@ import numbers
 
 import numpy
 
-from minigrad.backend import fused_kernel, get_array_module
+from minigrad.backend import fused_kernel, get_array_module, row_maximum, rows_of
 from minigrad.tensor import Function
 
 
@@ -76,16 +76,13 @@ def log_softmax_array(a, axis):
     xp = get_array_module(a)
     rows = xp.moveaxis(a, axis, -1)
     output = xp.empty_like(rows)
-    log_softmax_rows(rows, rows.shape[-1], output, size=math.prod(rows.shape[:-1]))
+    log_softmax_rows(rows, rows.shape[-1], output, size=rows_of(rows))
     return xp.moveaxis(output, -1, axis)
 
 
 @fused_kernel(
     "raw T a, int32 width", "raw T output",
-    """
-    const ptrdiff_t start = i * width;
-    T maximum = a[start];
-    for (int j = 1; j < width; ++j) maximum = a[start + j] > maximum ? a[start + j] : maximum;
+    row_maximum("a") + """
     T total = 0;
     for (int j = 0; j < width; ++j) total += exp(a[start + j] - maximum);
     const T log_total = log(total);

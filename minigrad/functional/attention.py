@@ -10,12 +10,18 @@ autograd derives the backward through the product, the softmax and the second pr
 :func:`scaled_dot_product_attention` computes the same as one op with the backward by hand (see
 :class:`ScaledDotProductAttention`), which on a GPU is eight kernels where the composition is
 nineteen. They are tested equal.
+
+:func:`projected_attention` is self-attention among the parts of projected vectors: three linear
+layers make q, k and v from x, each vector cut into items, and the attention above runs among them.
+Its plain twin writes exactly that; the fast op stacks the three weights so that the projections are
+one product, and hands their gradients back as parts of one array each.
 """
 import math
+import numbers
 
 import numpy
 
-from minigrad.backend import fused_kernel, get_array_module
+from minigrad.backend import fused_kernel, get_array_module, row_maximum, rows_of
 from minigrad.functional.activation import softmax
 from minigrad.functional.arithmetic import scale as scaled
 from minigrad.functional.arithmetic import unbroadcast
@@ -75,17 +81,9 @@ def attend_backward(grad_output, query, key, value, weights, scale, needs=(True,
     return tuple(xp.matmul(a, b, out=into) if need else None for (a, b), need, into in zip(products, needs, out))
 
 
-def rows_of(array):
-    """The number of rows along the last axis of ``array`` (..., W): a row kernel's count of threads."""
-    return math.prod(array.shape[:-1])
-
-
 @fused_kernel(
     "raw T scores, T scale, int32 width", "raw T weights",
-    """
-    const ptrdiff_t start = i * width;
-    T maximum = scores[start];
-    for (int j = 1; j < width; ++j) maximum = scores[start + j] > maximum ? scores[start + j] : maximum;
+    row_maximum("scores") + """
     T total = 0;
     for (int j = 0; j < width; ++j) {
         weights[start + j] = exp((scores[start + j] - maximum) * scale);
@@ -136,8 +134,13 @@ def check_attention_arguments(name, query, key, value, scale):
     if key.shape[-2] != value.shape[-2]:
         raise ValueError(f"{name}: key and value need one row per key, got shapes {tuple(key.shape)} "
                          f"and {tuple(value.shape)}")
+    return checked_scale(name, scale, query.shape[-1])
+
+
+def checked_scale(name, scale, features):
+    """scale as a float: 1 / sqrt(features) when None, else a positive number."""
     if scale is None:
-        return 1 / math.sqrt(query.shape[-1])
+        return 1 / math.sqrt(features)
     if not scale > 0:
         raise ValueError(f"{name}: scale must be positive, got {scale!r}")
     return float(scale)
@@ -163,7 +166,7 @@ def projected_attention_simple(x, query_weight, query_bias, key_weight, key_bias
     and attention among them. For reading, and for testing the fast :func:`projected_attention` against."""
     scale = check_projection_arguments("projected_attention_simple", x, query_weight, query_bias, key_weight,
                                        key_bias, value_weight, value_bias, items, scale)
-    parts = x.shape[:-1] + (items, len(query_weight.data) // items)
+    parts = x.shape[:-1] + (items, query_weight.shape[0] // items)
     query, key, value = (linear(x, weight, bias).reshape(*parts) for weight, bias in
                          ((query_weight, query_bias), (key_weight, key_bias), (value_weight, value_bias)))
     return scaled_dot_product_attention_simple(query, key, value, scale)
@@ -199,8 +202,8 @@ class ProjectedAttention(Function):
         rows, weight, query, key, value, weights = self.saved
         xp, needs = get_array_module(rows), self.needs_input_grad
         grad_parts = xp.empty((3,) + query.shape, dtype=query.dtype)
-        attend_backward(grad_output.reshape(query.shape[:1] + grad_output.shape[-2:]), query, key, value, weights,
-                        self.scale, out=(grad_parts[0], grad_parts[1], grad_parts[2]))
+        attend_backward(grad_output.reshape(query.shape), query, key, value, weights, self.scale,
+                        out=(grad_parts[0], grad_parts[1], grad_parts[2]))
         grad_projected = grad_parts.reshape(3, len(rows), -1).transpose(1, 0, 2).reshape(len(rows), -1)  # a copy
         grad_x = (grad_projected @ weight).reshape(self.input_shape) if needs[0] else None
         grad_weight = grad_projected.T @ rows if any(needs[1::2]) else None
@@ -226,14 +229,10 @@ def check_projection_arguments(name, x, query_weight, query_bias, key_weight, ke
     if any(bias is None or tuple(bias.shape) != (size,) for bias in biases):
         raise ValueError(f"{name}: the three biases must have shape ({size},), got "
                          f"{', '.join('None' if bias is None else str(tuple(bias.shape)) for bias in biases)}")
-    if not (isinstance(items, int) and items > 0 and size % items == 0):
+    if not (isinstance(items, numbers.Integral) and items > 0 and size % items == 0):
         raise ValueError(f"{name}: items must be a positive whole divisor of the projections' size {size}, "
                          f"got {items!r}")
-    if scale is None:
-        return 1 / math.sqrt(size // items)
-    if not scale > 0:
-        raise ValueError(f"{name}: scale must be positive, got {scale!r}")
-    return float(scale)
+    return checked_scale(name, scale, size // items)
 
 
 def projected_attention(x, query_weight, query_bias, key_weight, key_bias, value_weight, value_bias, items,
