@@ -164,7 +164,7 @@ class FlatGroup:
             if not states.setdefault(param, {}):
                 _init_state(states[param], param.data, amsgrad)
         data, self.views = flatten_into_views([param.data for param in params])
-        self.param, self.state = Tensor(data), {"step": states[params[0]]["step"]}
+        self.param, self.state = Tensor(data), {}  # its step is the group's, set before each update
         for param, view in zip(params, self.views):
             param.data = view
         for key in states[params[0]]:
